@@ -1,0 +1,38 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Turn
+from .services import turn_stop
+
+
+@admin.register(Turn)
+class TurnAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "session",
+        "mode",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "prompt_tokens",
+        "completion_tokens",
+    )
+    list_filter = ("status", "mode")
+    search_fields = ("id", "session__id", "session__owner__username")
+    readonly_fields = [f.name for f in Turn._meta.fields]
+    actions = ["stop_sessions"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Stop the selected turns' sessions")
+    def stop_sessions(self, request: HttpRequest, queryset: QuerySet[Turn]) -> None:
+        stopped = 0
+        for session in {turn.session for turn in queryset.select_related("session")}:
+            stopped += turn_stop(session=session)
+        self.message_user(request, f"Asked {stopped} active turn(s) to stop.", messages.SUCCESS)
+
+
+from .jobs import admin as _job_admin  # noqa: E402, F401 - registers the jobs admin

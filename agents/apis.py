@@ -1,0 +1,150 @@
+"""Endpoints that start or end work, and the session detail (whose DELETE stops work)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anker_project.envelope import ok
+from sessions import eventlog
+from sessions.apis import SessionItemSerializer
+from sessions.selectors import session_get, session_history, session_list_item
+from sessions.services import session_mark_read, session_rename
+from sessions.streams import HEARTBEAT, SSE_HEARTBEAT_FRAME, session_events, sse_frame
+
+from .models import ACTIVE_TURN_STATUSES, Turn
+from .services import MAX_MESSAGE_CHARS, chat_send, session_delete_with_work, turn_stop
+
+
+class SessionDetailApi(APIView):
+    class RenameInput(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+
+    @extend_schema(
+        summary="Get a session with its history",
+        responses=inline_serializer(
+            "SessionDetail",
+            {
+                "session_id": serializers.CharField(),
+                "title": serializers.CharField(),
+                "status": serializers.CharField(),
+                "mode": serializers.CharField(),
+                "events": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = session_get(user=request.user, session_id=session_id)
+        session_mark_read(session=session)
+        return ok(
+            {
+                "session_id": session.id,
+                "title": session.title,
+                "status": session.status,
+                "mode": session.mode,
+                "events": session_history(session_id=session.id),
+            }
+        )
+
+    @extend_schema(summary="Rename a session", request=RenameInput, responses=SessionItemSerializer)
+    def patch(self, request: Request, session_id: str) -> Response:
+        session = session_get(user=request.user, session_id=session_id)
+        serializer = self.RenameInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        session = session_rename(session=session, title=serializer.validated_data["title"])
+        return ok(session_list_item(session))
+
+    @extend_schema(summary="Delete a session, stopping its work", responses=OpenApiResponse(description="data: null"))
+    def delete(self, request: Request, session_id: str) -> Response:
+        session = session_get(user=request.user, session_id=session_id)
+        session_delete_with_work(session=session)
+        return ok(None)
+
+
+class SessionStopApi(APIView):
+    @extend_schema(
+        summary="Stop the session's running work", request=None, responses=OpenApiResponse(description="data: null")
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        session = session_get(user=request.user, session_id=session_id)
+        turn_stop(session=session)
+        return ok(None)
+
+
+async def _sse_stream(session_id: str, after: int, until_turn: str | None) -> AsyncIterator[str]:
+    yield "retry: 3000\n\n"
+    if until_turn is None:
+        # Nothing is running: replay what the client missed, then end.
+        for event in await asyncio.to_thread(eventlog.events_after, session_id, after):
+            yield sse_frame(event)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.SSE_MAX_SECONDS
+    async for item in session_events(
+        session_id, after, until_turn=until_turn, heartbeat_seconds=settings.SSE_HEARTBEAT_SECONDS
+    ):
+        yield SSE_HEARTBEAT_FRAME if item is HEARTBEAT else sse_frame(item)  # type: ignore[arg-type]
+        if loop.time() > deadline:
+            return
+
+
+class SessionChatApi(APIView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[JSONRenderer, str]:
+        # SSE clients send `Accept: text/event-stream`; the stream itself is not rendered by
+        # DRF, and errors before it starts are always the JSON envelope.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    class Input(serializers.Serializer):
+        message = serializers.CharField(
+            required=False, allow_blank=True, default="", trim_whitespace=False, max_length=MAX_MESSAGE_CHARS
+        )
+        timestamp = serializers.IntegerField(required=False, allow_null=True)
+        event_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+        attachments = serializers.ListField(
+            child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
+        )
+
+        def validate_event_id(self, value: str | None) -> int | None:
+            if value in (None, ""):
+                return None
+            if not value.isdigit():
+                raise serializers.ValidationError("event_id must be the seq of an event (a number)")
+            return int(value)
+
+    @extend_schema(
+        summary="Send a message; the response streams the turn's events (text/event-stream)",
+        request=Input,
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+    )
+    def post(self, request: Request, session_id: str) -> StreamingHttpResponse:
+        session = session_get(user=request.user, session_id=session_id)
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        after = data.get("event_id")
+        if after is None:
+            header = request.headers.get("Last-Event-ID", "").strip()
+            after = int(header) if header.isdigit() else None
+        turn = chat_send(session=session, message=data["message"], attachments=data["attachments"])
+        if turn is not None:
+            until: str | None = str(turn.id)
+            start = after if after is not None else turn.message_seq
+        else:
+            if after is None:
+                raise serializers.ValidationError({"message": "Send a message, or an event_id to resume the stream."})
+            active = (
+                Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
+            )
+            until, start = (str(active.id) if active else None), after
+        response = StreamingHttpResponse(_sse_stream(session.id, start, until), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response

@@ -1,0 +1,77 @@
+"""Staff create and revoke job API keys (the key is shown once) and watch webhook deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
+from .models import Job, JobApiKey, WebhookAttempt, WebhookDelivery
+from .services import webhook_redeliver
+
+# Only our keys authenticate; the library's own key model would be a confusing dead end.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+@admin.register(JobApiKey)
+class JobApiKeyAdmin(APIKeyModelAdmin):
+    list_display = (*APIKeyModelAdmin.list_display, "owner", "max_concurrent_jobs", "rate_limit_per_minute")  # type: ignore[assignment]
+    list_filter = ("created", "revoked")  # type: ignore[assignment]
+    search_fields = ("name", "prefix", "owner__username")  # type: ignore[assignment]
+    autocomplete_fields = ("owner",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False) -> None:
+        created = not obj.pk
+        super().save_model(request, obj, form, change)
+        if created:
+            # The library's message (warning level) shows the key once; the secret goes with it.
+            messages.warning(
+                request,
+                f"The webhook secret of {obj.name} is: {obj.webhook_secret}. "
+                "Webhooks of this key are signed with it (X-Anker-Signature).",
+            )
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ("number", "status_code", "error", "duration_ms", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "job", "event", "status", "attempt_count", "next_attempt_at", "created_at", "delivered_at")
+    list_filter = ("status", "event")
+    search_fields = ("id", "job__id", "url")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Redeliver the selected webhooks (new deliveries, fresh retry schedule)")
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        for delivery in queryset:
+            webhook_redeliver(delivery_id=str(delivery.pk))
+        self.message_user(request, f"Queued {queryset.count()} redelivery(ies).", messages.SUCCESS)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "api_key", "status", "mode", "priority", "created_at", "started_at", "finished_at")
+    list_filter = ("status", "mode")
+    search_fields = ("id", "owner__username", "session__id", "idempotency_key")
+    readonly_fields = [f.name for f in Job._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

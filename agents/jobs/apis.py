@@ -1,0 +1,222 @@
+"""The jobs API (`/api/v1/jobs`, API keys only) and the caller's usage (`/api/v1/usage`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from anker_project.envelope import ok
+from sessions.models import SessionMode
+
+from ..services import MAX_MESSAGE_CHARS
+from .models import JobApiKey, JobStatus
+from .selectors import job_get, job_links, job_list, job_view, usage_by_day
+from .services import PRIORITY_RANGE, JobRateLimitedError, job_cancel, job_rate_check, job_reply, job_submit
+
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+def caller(request: Request) -> tuple[int, JobApiKey]:
+    """The key's owner id and the key of a request HasJobApiKey admitted."""
+    assert isinstance(request.auth, JobApiKey) and request.user.pk is not None
+    return int(request.user.pk), request.auth
+
+
+class HasJobApiKey(permissions.BasePermission):
+    message = "The jobs API needs an API key: `Authorization: Api-Key <key>`."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, JobApiKey)
+
+
+class JobSubmitThrottle(BaseThrottle):
+    """The key's submissions per minute (a fixed window in Redis); 429 with Retry-After past it."""
+
+    def __init__(self) -> None:
+        self.retry_after: int | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method != "POST" or not isinstance(request.auth, JobApiKey):
+            return True
+        try:
+            job_rate_check(api_key=request.auth)
+        except JobRateLimitedError as exc:
+            self.retry_after = exc.retry_after
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+
+class ResultFileSerializer(serializers.Serializer):
+    file_id = serializers.CharField()
+    filename = serializers.CharField()
+    size = serializers.IntegerField()
+    download_url = serializers.CharField()
+
+
+class ResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    files = ResultFileSerializer(many=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+
+
+class JobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    session_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    mode = serializers.CharField()
+    queue_position = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    result = ResultSerializer(allow_null=True)
+    usage = UsageSerializer()
+    error = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField()
+    priority = serializers.IntegerField()
+
+
+class LinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    events_ws = serializers.CharField()
+    events_sse = serializers.CharField()
+    cancel = serializers.CharField()
+    reply = serializers.CharField()
+
+
+class JobApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, HasJobApiKey]
+
+    def job_of(self, request: Request, job_id: str) -> Any:
+        user_id, key = caller(request)
+        return job_get(user_id=user_id, api_key=key, job_id=job_id)
+
+
+class JobCollectionApi(JobApi):
+    throttle_classes = [JobSubmitThrottle]
+
+    class Input(serializers.Serializer):
+        prompt = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+        mode = serializers.ChoiceField(choices=SessionMode.values, default=SessionMode.AGENT)
+        attachments = serializers.ListField(
+            child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
+        )
+        webhook_url = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        metadata = serializers.DictField(required=False, default=dict)
+        priority = serializers.IntegerField(min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1], default=0)
+        timeout_s = serializers.IntegerField(
+            min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False, allow_null=True
+        )
+
+    class SubmitOutput(serializers.Serializer):
+        job_id = serializers.UUIDField()
+        session_id = serializers.CharField()
+        status = serializers.ChoiceField(choices=JobStatus.choices)
+        links = LinksSerializer()
+
+    class ListOutput(serializers.Serializer):
+        jobs = JobSerializer(many=True)
+        count = serializers.IntegerField()
+        limit = serializers.IntegerField()
+        offset = serializers.IntegerField()
+
+    class ListParams(serializers.Serializer):
+        status = serializers.ChoiceField(choices=JobStatus.values, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+        offset = serializers.IntegerField(min_value=0, default=0)
+
+    @extend_schema(
+        summary="Submit an agent job (202; an Idempotency-Key replay answers 200 with the same job)",
+        request=Input,
+        responses={202: SubmitOutput, 200: SubmitOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job, created = job_submit(
+            api_key=caller(request)[1],
+            prompt=data["prompt"],
+            mode=data["mode"],
+            attachments=data["attachments"],
+            webhook_url=data["webhook_url"],
+            metadata=data["metadata"],
+            priority=data["priority"],
+            timeout_s=data.get("timeout_s"),
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:200] or None,
+        )
+        body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
+        return ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(summary="The key's jobs, newest first", parameters=[ListParams], responses=ListOutput)
+    def get(self, request: Request) -> Response:
+        params = self.ListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit, offset = params.validated_data["limit"], params.validated_data["offset"]
+        user_id, key = caller(request)
+        jobs = job_list(user_id=user_id, api_key=key, status=params.validated_data.get("status"))
+        page = [job_view(job) for job in jobs[offset : offset + limit]]
+        return ok({"jobs": page, "count": jobs.count(), "limit": limit, "offset": offset})
+
+
+class JobDetailApi(JobApi):
+    @extend_schema(summary="A job: status, queue position, result, usage", responses=JobSerializer)
+    def get(self, request: Request, job_id: str) -> Response:
+        return ok(job_view(self.job_of(request, job_id)))
+
+
+class JobCancelApi(JobApi):
+    @extend_schema(
+        summary="Cancel a job (a running one ends when its turn stops)", request=None, responses=JobSerializer
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        return ok(job_view(job_cancel(job=self.job_of(request, job_id))))
+
+
+class JobReplyApi(JobApi):
+    class Input(serializers.Serializer):
+        message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+
+    @extend_schema(
+        summary="Answer a job that waits for a reply (409 otherwise)", request=Input, responses=JobSerializer
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = self.job_of(request, job_id)
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return ok(job_view(job_reply(job=job, message=serializer.validated_data["message"])))
+
+
+class UsageApi(APIView):
+    class Params(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+    class DayOutput(serializers.Serializer):
+        date = serializers.DateField()
+        turns = serializers.IntegerField()
+        jobs = serializers.IntegerField()
+        prompt_tokens = serializers.IntegerField()
+        completion_tokens = serializers.IntegerField()
+        sandbox_minutes = serializers.FloatField()
+
+    class Output(serializers.Serializer):
+        days = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(summary="The caller's usage per UTC day, oldest first", parameters=[Params], responses=Output)
+    def get(self, request: Request) -> Response:
+        params = self.Params(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return ok({"days": usage_by_day(user_id=int(request.user.pk or 0), days=params.validated_data["days"])})

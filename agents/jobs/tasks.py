@@ -1,0 +1,17 @@
+"""Celery tasks of jobs: thin wrappers that take ids and call one service."""
+
+from celery import shared_task
+
+from .services import jobs_tick, webhook_attempt
+
+
+@shared_task(name="agents.webhook_deliver")
+def webhook_deliver(delivery_id: str) -> str:
+    """One attempt of a webhook delivery; the service schedules the next one on failure
+    (the delivery row holds the retry schedule, so nothing here retries)."""
+    return webhook_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="agents.jobs_tick")
+def jobs_tick_task() -> dict[str, int]:
+    return jobs_tick()

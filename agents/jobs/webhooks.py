@@ -1,0 +1,124 @@
+"""The only module that speaks webhook HTTP: target checks, signing and one signed POST.
+
+A receiver verifies `X-Anker-Signature: sha256=<hex>`, where hex is the HMAC-SHA256 of
+`<X-Anker-Timestamp>.<raw body>` under the key's webhook secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from django.conf import settings
+
+from anker_project.errors import ApplicationError
+
+USER_AGENT = "Anker-Webhooks/1"
+
+
+class WebhookTargetError(ApplicationError):
+    """The URL may not receive webhooks (scheme, unresolvable, or a private address)."""
+
+    status = 422
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def webhook_target_check(url: str) -> list[str]:
+    """The addresses `url` may be delivered to; raises WebhookTargetError if none.
+
+    Called at submission and again before every attempt, so a name that later resolves to
+    an internal address (DNS rebinding) is refused, and the POST goes to the address checked.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookTargetError("webhook_url must be an http or https URL with a host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        raise WebhookTargetError(f"webhook_url's host cannot be resolved: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        return addresses
+    allowed = [a for a in addresses if _public(ipaddress.ip_address(a.split("%", 1)[0]))]
+    if not allowed or len(allowed) != len(addresses):
+        raise WebhookTargetError(
+            "webhook_url resolves to a loopback, private, link-local or multicast address, which is not allowed"
+        )
+    return allowed
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _pinned(url: str, address: str) -> tuple[str, str, str]:
+    """The URL with its host replaced by `address`, the Host header, and the TLS server name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc)), host_header, host
+
+
+def webhook_post(*, url: str, body: bytes, secret: str) -> AttemptOutcome:
+    """One signed POST of `body` to `url`, with short timeouts and no redirects."""
+    started = time.monotonic()
+
+    def outcome(status_code: int | None, error: str = "") -> AttemptOutcome:
+        return AttemptOutcome(status_code, error[:2000], int((time.monotonic() - started) * 1000))
+
+    try:
+        addresses = webhook_target_check(url)
+    except WebhookTargetError as exc:
+        return outcome(None, exc.message)
+    timestamp = int(time.time())
+    target, host_header, server_name = _pinned(url, addresses[0])
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Host": host_header,
+        "X-Anker-Timestamp": str(timestamp),
+        "X-Anker-Signature": webhook_signature(secret, timestamp, body),
+    }
+    timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=min(5.0, settings.WEBHOOK_TIMEOUT_SECONDS))
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.post(target, content=body, headers=headers, extensions={"sni_hostname": server_name})
+    except httpx.TimeoutException as exc:
+        return outcome(None, f"timeout: {type(exc).__name__}")
+    except httpx.HTTPError as exc:
+        return outcome(None, f"{type(exc).__name__}: {exc}")
+    error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:500]}"
+    return outcome(response.status_code, error)

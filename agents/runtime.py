@@ -1,0 +1,121 @@
+"""What a running turn works with: its context (publish, stop checks, usage) and its heartbeat."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from redis.exceptions import LockError
+from redis.lock import Lock
+
+from sessions.events import Event
+from sessions.publisher import event_publish
+
+from .control import StopReason, turn_stop_reason
+from .models import Turn, TurnStatus
+from .sandbox import agent_sandbox_touch
+
+logger = logging.getLogger(__name__)
+
+
+class TurnOutcome(enum.Enum):
+    COMPLETED = "completed"
+    WAITING = "waiting"
+
+
+class TurnStopped(Exception):  # noqa: N818 - a signal, not an error
+    """The turn was asked to stop (stop, interrupt or delete); `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class TurnContext:
+    turn_id: str
+    session_id: str
+    mode: str
+    message: str
+    message_seq: int
+    needs_title: bool
+    resumed: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    _stop_reason: str | None = field(default=None, repr=False)
+
+    def stop_requested(self) -> bool:
+        if self._stop_reason is None:
+            self._stop_reason = turn_stop_reason(self.turn_id)
+        return self._stop_reason is not None
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    def check_stop(self) -> None:
+        if self.stop_requested():
+            raise TurnStopped(self._stop_reason or StopReason.STOP)
+
+    def publish(self, event: Event, *, dedupe_key: str | None = None) -> dict[str, object]:
+        """Publish an event of this turn; a deleted session gets nothing more."""
+        if self._stop_reason == StopReason.DELETED:
+            raise TurnStopped(StopReason.DELETED)
+        event.turn_id = self.turn_id
+        return event_publish(self.session_id, event, dedupe_key=dedupe_key)
+
+    def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+
+
+class Heartbeat:
+    """While a turn runs: stamps `heartbeat_at` and extends the session lock.
+
+    LLM time counts as activity: the heartbeat runs on its own thread whatever the turn
+    is waiting on. If the lock is lost (the turn was presumed dead and taken over), the
+    turn is told to stop. With a `sandbox_session_id` (agent turns) it also renews that
+    session's sandbox lease, so a long model call never lets the reaper take the sandbox.
+    """
+
+    def __init__(
+        self, turn_id: str, lock: Lock, on_lost: threading.Event, *, sandbox_session_id: str | None = None
+    ) -> None:
+        self.turn_id = turn_id
+        self.sandbox_session_id = sandbox_session_id
+        self.lock = lock
+        self.lost = on_lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{turn_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = settings.TURN_HEARTBEAT_SECONDS
+        try:
+            while not self._stop.wait(interval):
+                close_old_connections()
+                Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
+                if self.sandbox_session_id:  # never raises: a missed renewal is retried at the next beat
+                    agent_sandbox_touch(session_id=self.sandbox_session_id)
+                try:
+                    self.lock.reacquire()
+                except LockError:
+                    logger.warning("turn %s lost its session lock", self.turn_id)
+                    self.lost.set()
+                    return
+        except Exception:
+            logger.exception("heartbeat of turn %s failed", self.turn_id)
+        finally:
+            connection.close()

@@ -1,0 +1,270 @@
+"""The work: start, run, stop and clean up turns. Every state change of a turn is here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from anker_project.errors import ApplicationError
+from sandboxes.services import sandbox_release_for_session
+from sessions.events import DoneEvent, ErrorEvent, MessageEvent, StatusEvent, WaitEvent
+from sessions.files import file_get, files_delete_of_session
+from sessions.models import Session, SessionMode, SessionStatus
+from sessions.publisher import event_publish
+from sessions.services import session_delete
+
+from .control import StopReason, session_turn_lock, turn_stop_reason, turn_stop_request
+from .llm import LLMError, LLMStopped
+from .memory import memory_delete
+from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
+from .runtime import Heartbeat, TurnContext, TurnOutcome, TurnStopped
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 100_000
+
+
+class SessionBusyError(Exception):
+    """Another turn of the session holds its lock; try again shortly."""
+
+
+def _enqueue(turn: Turn, queue: str = "turns") -> None:
+    from .tasks import run_turn
+
+    run_turn.apply_async(kwargs={"turn_id": str(turn.id), "session_id": turn.session_id}, queue=queue)
+
+
+def _cancel_queued(turn: Turn) -> bool:
+    """Cancel a turn no worker has started; its readers get `done`."""
+    now = timezone.now()
+    if not Turn.objects.filter(pk=turn.pk, status=TurnStatus.QUEUED).update(
+        status=TurnStatus.CANCELLED, finished_at=now
+    ):
+        return False
+    event_publish(turn.session_id, DoneEvent(turn_id=str(turn.id)), dedupe_key=f"turn:{turn.id}:end")
+    return True
+
+
+def _end_active_turns(session: Session, reason: str) -> int:
+    """Cancel queued turns and ask running ones to stop. Returns how many were active."""
+    active = list(Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES))
+    for turn in active:
+        if not _cancel_queued(turn):
+            turn_stop_request(str(turn.id), reason)
+    return len(active)
+
+
+def chat_send(*, session: Session, message: str, attachments: Sequence[str] = (), queue: str = "turns") -> Turn | None:
+    """Append the user's message and queue the turn that answers it.
+
+    `attachments` are ids of the owner's files (a foreign id is a 404); they are stored on
+    the message event and copied into the sandbox before the turn. A turn still running in
+    the session is interrupted: it ends at its next safe point and the new turn starts once
+    it has. An empty message starts nothing.
+    """
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
+    if not message.strip():
+        return None
+    files = [file_get(owner_id=session.owner_id, file_id=file_id).info() for file_id in attachments]
+    _end_active_turns(session, StopReason.INTERRUPT)
+    # No transaction around the publishes: holding the database's write lock across Mongo and
+    # Redis calls serialises every writer behind this one (SQLite has a single writer).
+    turn = Turn.objects.create(session=session, mode=session.mode, message=message)
+    try:
+        event = event_publish(
+            session.id, MessageEvent(role="user", content=message, attachments=files, turn_id=str(turn.id))
+        )
+    except Exception:
+        turn.delete()  # nothing was said: leave no turn that would never run
+        raise
+    Turn.objects.filter(pk=turn.pk).update(message_seq=event["seq"])
+    turn.message_seq = event["seq"]
+    # Published before the turn is queued, so it precedes everything the turn publishes.
+    if session.status != SessionStatus.RUNNING:
+        event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
+    # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
+    transaction.on_commit(lambda: _enqueue(turn, queue))
+    return turn
+
+
+def turn_stop(*, session: Session) -> int:
+    """Stop the session's work. The session ends `completed`; returns how many turns were active."""
+    count = _end_active_turns(session, StopReason.STOP)
+    # A running turn publishes its own end; otherwise the session is settled here.
+    still_running = Turn.objects.filter(session=session, status=TurnStatus.RUNNING).exists()
+    if not still_running and (count or session.status in (SessionStatus.RUNNING, SessionStatus.WAITING)):
+        event_publish(session.id, StatusEvent(status="completed"))
+    return count
+
+
+def session_delete_with_work(*, session: Session) -> None:
+    """Stop what the session runs, then delete it with its log, its agent memory and its files."""
+    _end_active_turns(session, StopReason.DELETED)
+    sandbox_release_for_session(session_id=session.id)
+    memory_delete(session_id=session.id)
+    files_delete_of_session(session_id=session.id)
+    session_delete(session=session)
+
+
+def turn_run(*, turn_id: str) -> str:
+    """Run a turn to its end. Idempotent: a finished turn is a no-op, and a turn whose
+    worker died (it is `running` and its session lock has expired) is resumed.
+
+    Raises SessionBusyError when another turn of the session is still running.
+    """
+    turn = Turn.objects.filter(pk=turn_id).select_related("session").first()
+    if turn is None or turn.status in FINISHED_TURN_STATUSES:
+        return "skipped"
+    lock = session_turn_lock(turn.session_id)
+    if not lock.acquire(blocking=False):
+        raise SessionBusyError(turn.session_id)
+    try:
+        now = timezone.now()
+        resumed = False
+        if not Turn.objects.filter(pk=turn_id, status=TurnStatus.QUEUED).update(
+            status=TurnStatus.RUNNING, started_at=now, heartbeat_at=now
+        ):
+            # Not queued: either finished meanwhile, or running with a dead worker (we hold
+            # the lock its heartbeat would have kept).
+            if not Turn.objects.filter(pk=turn_id, status=TurnStatus.RUNNING).update(
+                heartbeat_at=now, resume_count=F("resume_count") + 1
+            ):
+                return "skipped"
+            resumed = True
+        ctx = TurnContext(
+            turn_id=str(turn.id),
+            session_id=turn.session_id,
+            mode=turn.mode,
+            message=turn.message,
+            message_seq=turn.message_seq,
+            needs_title=not turn.session.title,
+            resumed=resumed,
+        )
+        lost = threading.Event()
+        sandbox_session_id = turn.session_id if turn.mode == SessionMode.AGENT else None
+        with Heartbeat(str(turn.id), lock, lost, sandbox_session_id=sandbox_session_id):
+            return _execute(ctx, lost)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # expired or taken over; nothing left to release
+            logger.debug("session lock of turn %s already gone", turn_id)
+
+
+def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
+    from .agent import AgentLimitError, run_agent
+    from .chat import run_lite
+
+    original_stop = ctx.stop_requested
+
+    def stop_requested() -> bool:
+        return lock_lost.is_set() or original_stop()
+
+    ctx.stop_requested = stop_requested  # type: ignore[method-assign]
+    try:
+        ctx.check_stop()
+        outcome = run_agent(ctx) if ctx.mode == SessionMode.AGENT else run_lite(ctx)
+    except (TurnStopped, LLMStopped):
+        if lock_lost.is_set():
+            return _lost(ctx)
+        return _finish(ctx, TurnStatus.CANCELLED, reason=ctx.stop_reason or StopReason.STOP)
+    except (LLMError, AgentLimitError) as exc:
+        return _finish(ctx, TurnStatus.FAILED, error=exc.user_message)
+    except Exception as exc:
+        logger.exception("turn %s crashed", ctx.turn_id)
+        message = (
+            f"Anker hit an internal error while answering ({type(exc).__name__}). "
+            "The details are in the worker's log; try again."
+        )
+        return _finish(ctx, TurnStatus.FAILED, error=message)
+    if lock_lost.is_set():
+        return _lost(ctx)
+    status = TurnStatus.WAITING if outcome is TurnOutcome.WAITING else TurnStatus.COMPLETED
+    return _finish(ctx, status)
+
+
+def _lost(ctx: TurnContext) -> str:
+    """This worker lost the session lock: the turn was presumed dead and another worker resumed
+    it. The turn's end is that worker's to record; writing it here would cancel its work."""
+    logger.warning("turn %s was taken over by another worker; leaving it to that worker", ctx.turn_id)
+    return "lost"
+
+
+def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | None = None) -> str:
+    """Record the turn's end, then tell readers: session status, then the terminal event."""
+    updated = Turn.objects.filter(pk=ctx.turn_id, status=TurnStatus.RUNNING).update(
+        status=status,
+        finished_at=timezone.now(),
+        error=error,
+        prompt_tokens=F("prompt_tokens") + ctx.prompt_tokens,
+        completion_tokens=F("completion_tokens") + ctx.completion_tokens,
+    )
+    if not updated or reason == StopReason.DELETED:
+        return "gone"
+    session_id, turn_id, end_key = ctx.session_id, ctx.turn_id, f"turn:{ctx.turn_id}:end"
+    if status == TurnStatus.FAILED:
+        event_publish(session_id, StatusEvent(status="failed", turn_id=turn_id))
+        event_publish(session_id, ErrorEvent(error=error, turn_id=turn_id), dedupe_key=end_key)
+    elif status == TurnStatus.WAITING:
+        event_publish(session_id, StatusEvent(status="waiting", turn_id=turn_id))
+        event_publish(session_id, WaitEvent(turn_id=turn_id), dedupe_key=end_key)
+    else:
+        # An interrupted turn hands the session to the next turn, which says `running`.
+        if reason != StopReason.INTERRUPT:
+            event_publish(session_id, StatusEvent(status="completed", turn_id=turn_id))
+        event_publish(session_id, DoneEvent(turn_id=turn_id), dedupe_key=end_key)
+    from .jobs.services import job_on_turn_end  # a no-op unless the turn belongs to an API job
+
+    job_on_turn_end(turn_id=turn_id, status=str(status))
+    return str(status)
+
+
+def turns_watchdog() -> dict[str, int]:
+    """End or resume turns whose worker stopped beating.
+
+    A stale turn that was asked to stop is cancelled; otherwise it is queued again to
+    resume from its checkpoint, up to TURN_MAX_RESUMES times, after which it fails with
+    an error that says why.
+    """
+    stale_before = timezone.now() - timedelta(seconds=settings.TURN_STALE_SECONDS)
+    counts = {"cancelled": 0, "resumed": 0, "failed": 0}
+    for turn in Turn.objects.filter(status=TurnStatus.RUNNING, heartbeat_at__lt=stale_before):
+        lock = session_turn_lock(turn.session_id)
+        if lock.locked():
+            continue  # its worker still holds the lock: slow, not dead
+        ctx = TurnContext(
+            turn_id=str(turn.id),
+            session_id=turn.session_id,
+            mode=turn.mode,
+            message=turn.message,
+            message_seq=turn.message_seq,
+            needs_title=False,
+        )
+        reason = turn_stop_reason(str(turn.id))
+        if reason is not None:
+            _finish(ctx, TurnStatus.CANCELLED, reason=reason)
+            counts["cancelled"] += 1
+        elif turn.resume_count < settings.TURN_MAX_RESUMES:
+            Turn.objects.filter(pk=turn.pk, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
+            # A job's turn resumes on the jobs queue, so batch work never takes the chat pool.
+            _enqueue(turn, queue="jobs" if turn.session.jobs.exists() else "turns")
+            counts["resumed"] += 1
+        else:
+            _finish(
+                ctx,
+                TurnStatus.FAILED,
+                error=(
+                    f"The worker running this turn stopped responding {turn.resume_count + 1} times; "
+                    "the turn was ended. Check the worker's logs and send your message again."
+                ),
+            )
+            counts["failed"] += 1
+    return counts

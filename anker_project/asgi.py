@@ -1,0 +1,29 @@
+"""The ASGI application served by daphne: HTTP (Django) and WebSockets (Channels)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anker_project.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from sandboxes.consumers import SandboxVncConsumer  # noqa: E402
+from sessions.consumers import SessionEventsConsumer, SessionListConsumer  # noqa: E402
+
+from .ws_auth import WebSocketAuthStack  # noqa: E402
+
+websocket_urlpatterns = [
+    path("api/v1/ws/sessions", SessionListConsumer.as_asgi()),
+    path("api/v1/ws/sessions/<str:session_id>", SessionEventsConsumer.as_asgi()),
+    path("api/v1/sessions/<str:session_id>/vnc", SandboxVncConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
+    }
+)

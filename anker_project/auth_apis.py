@@ -1,0 +1,111 @@
+"""Login for API clients (JWT) and the browser (the same call also sets the session cookie)."""
+
+import contextlib
+from typing import Any
+
+from django.contrib.auth import authenticate, login, logout
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from .envelope import ok
+from .errors import ApplicationError
+
+
+class AuthenticationFailedError(ApplicationError):
+    status = 401
+
+
+def user_payload(user: Any) -> dict[str, Any]:
+    return {"id": user.pk, "username": user.get_username(), "email": user.email, "is_staff": user.is_staff}
+
+
+_Tokens = inline_serializer(
+    "Tokens",
+    {
+        "access_token": serializers.CharField(),
+        "refresh_token": serializers.CharField(),
+        "token_type": serializers.CharField(),
+    },
+)
+
+
+class LoginApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    class Input(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+    @extend_schema(summary="Log in: JWT pair, and a session cookie for the browser", request=Input)
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request._request, **serializer.validated_data)
+        if user is None:
+            raise AuthenticationFailedError("Invalid username or password.")
+        login(request._request, user)
+        refresh = RefreshToken.for_user(user)
+        return ok(
+            {
+                "access_token": str(refresh.access_token),
+                "refresh_token": str(refresh),
+                "token_type": "bearer",
+                "user": user_payload(user),
+            }
+        )
+
+
+class RefreshApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    class Input(serializers.Serializer):
+        refresh_token = serializers.CharField()
+
+    @extend_schema(summary="Exchange a refresh token for a new pair", request=Input, responses=_Tokens)
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refresh = TokenRefreshSerializer(data={"refresh": serializer.validated_data["refresh_token"]})
+        try:
+            refresh.is_valid(raise_exception=True)
+        except (TokenError, serializers.ValidationError) as exc:
+            raise AuthenticationFailedError("The refresh token is invalid or expired; log in again.") from exc
+        tokens = refresh.validated_data
+        return ok(
+            {
+                "access_token": tokens["access"],
+                "refresh_token": tokens.get("refresh", serializer.validated_data["refresh_token"]),
+                "token_type": "bearer",
+            }
+        )
+
+
+class MeApi(APIView):
+    @extend_schema(summary="The logged-in user")
+    def get(self, request: Request) -> Response:
+        return ok(user_payload(request.user))
+
+
+class LogoutApi(APIView):
+    class Input(serializers.Serializer):
+        refresh_token = serializers.CharField(required=False)
+
+    @extend_schema(summary="Log out: ends the cookie session and revokes the refresh token", request=Input)
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        raw = serializer.validated_data.get("refresh_token")
+        if raw:
+            with contextlib.suppress(TokenError):  # already invalid: nothing to revoke
+                RefreshToken(raw).blacklist()  # type: ignore[arg-type]
+        logout(request._request)
+        return ok(None)

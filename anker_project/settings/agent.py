@@ -1,0 +1,74 @@
+"""The model provider and the agent's limits. The seeds' variable names are honoured."""
+
+import sys
+
+from .env import BASE_DIR, DATA_DIR, env, env_or
+
+LLM_PROVIDER = env_or("LLM_PROVIDER", "openai")  # openai | openrouter | compatible
+API_BASE = env.str("API_BASE", default="")
+API_KEY = env.str("API_KEY", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
+MODEL_NAME = env_or("MODEL_NAME", env_or("MODEL_ID", "gpt-4o"))
+TEMPERATURE = env.float("TEMPERATURE", default=0.7)
+MAX_TOKENS = env.int("MAX_TOKENS", default=2000)
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=120.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=3)
+LLM_RETRY_BASE_SECONDS = env.float("LLM_RETRY_BASE_SECONDS", default=1.0)
+
+GOOGLE_SEARCH_API_KEY = env.str("GOOGLE_SEARCH_API_KEY", default="")
+GOOGLE_SEARCH_ENGINE_ID = env.str("GOOGLE_SEARCH_ENGINE_ID", default="")
+
+AGENT_MAX_STEPS = env.int("AGENT_MAX_STEPS", default=50)
+TURN_DEADLINE_SECONDS = env.int("TURN_DEADLINE_SECONDS", default=3600)
+CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
+
+SANDBOX_BACKEND = env_or("SANDBOX_BACKEND", "local")
+SANDBOX_IMAGE = env_or("SANDBOX_IMAGE", "anker-sandbox:latest")
+SANDBOX_NAME_PREFIX = env_or("SANDBOX_NAME_PREFIX", "anker-sandbox")
+SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
+SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="")
+SANDBOX_POOL_SIZE = env.int("SANDBOX_POOL_SIZE", default=0)
+
+# Agent mode (agents/agent.py, agents/tools/).
+AGENT_CONTEXT_TOKENS = env.int("AGENT_CONTEXT_TOKENS", default=32000)  # memory is compacted to fit this
+AGENT_TOOL_OUTPUT_CHARS = env.int("AGENT_TOOL_OUTPUT_CHARS", default=8000)  # per tool result given to the model
+AGENT_BROWSER_TEXT_CHARS = env.int("AGENT_BROWSER_TEXT_CHARS", default=6000)
+AGENT_BROWSER_ELEMENTS = env.int("AGENT_BROWSER_ELEMENTS", default=150)
+AGENT_TEXT_NUDGES = env.int("AGENT_TEXT_NUDGES", default=2)  # text answers tolerated where a tool call is required
+# A callable `(*, session_id) -> SandboxHandle`; tests point it at a tool API they start themselves.
+AGENT_SANDBOX_PROVIDER = env.str("AGENT_SANDBOX_PROVIDER", default="sandboxes.services.sandbox_acquire")
+
+# Web search for `info_search_web`: google | bing | brave | tavily | searxng | api (generic JSON);
+# empty = google when its key and engine id are set, else no search tool.
+SEARCH_PROVIDER = env.str("SEARCH_PROVIDER", default="")
+SEARCH_TIMEOUT_SECONDS = env.float("SEARCH_TIMEOUT_SECONDS", default=15.0)
+SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=8)
+GOOGLE_SEARCH_BASE_URL = env.str("GOOGLE_SEARCH_BASE_URL", default="https://www.googleapis.com/customsearch/v1")
+BING_SEARCH_API_KEY = env.str("BING_SEARCH_API_KEY", default="")
+BING_SEARCH_BASE_URL = env.str("BING_SEARCH_BASE_URL", default="https://api.bing.microsoft.com/v7.0/search")
+BRAVE_SEARCH_API_KEY = env.str("BRAVE_SEARCH_API_KEY", default="")
+BRAVE_SEARCH_BASE_URL = env.str("BRAVE_SEARCH_BASE_URL", default="https://api.search.brave.com/res/v1/web/search")
+TAVILY_API_KEY = env.str("TAVILY_API_KEY", default="")
+TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com/search")
+SEARXNG_BASE_URL = env.str("SEARXNG_BASE_URL", default="")  # e.g. http://searxng:8080/search
+SEARCH_API_URL = env.str("SEARCH_API_URL", default="")  # generic: GET ?q= -> {results: [{title, url, snippet}]}
+SEARCH_API_KEY = env.str("SEARCH_API_KEY", default="")  # sent as a Bearer token to SEARCH_API_URL
+
+# Files (sessions/files.py).
+FILE_UPLOAD_MAX_BYTES = env.int("FILE_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
+
+# Sandboxes (sandboxes/), continued. Resource limits of a Docker sandbox (the image's README measured ~300 MiB idle).
+SANDBOX_MEMORY_LIMIT = env_or("SANDBOX_MEMORY_LIMIT", "2g")
+SANDBOX_CPUS = env.float("SANDBOX_CPUS", default=1.5)
+SANDBOX_PIDS_LIMIT = env.int("SANDBOX_PIDS_LIMIT", default=512)
+SANDBOX_SHM_SIZE = env_or("SANDBOX_SHM_SIZE", "1g")
+# The tool API's TOOLAPI_ROOT in a Docker sandbox: "/" lets the agent use the whole container.
+SANDBOX_DOCKER_TOOLAPI_ROOT = env_or("SANDBOX_DOCKER_TOOLAPI_ROOT", "/")
+SANDBOX_START_TIMEOUT_SECONDS = env.float("SANDBOX_START_TIMEOUT_SECONDS", default=60.0)
+# Local backend: workspaces under this directory; refuses to run without bubblewrap unless allowed.
+SANDBOX_LOCAL_DIR = env_or("SANDBOX_LOCAL_DIR", str(DATA_DIR / "sandboxes"))
+SANDBOX_LOCAL_ALLOW_UNJAILED = env.bool("SANDBOX_LOCAL_ALLOW_UNJAILED", default=False)
+SANDBOX_LOCAL_PYTHON = env_or("SANDBOX_LOCAL_PYTHON", sys.executable)
+SANDBOX_TOOLAPI_SOURCE = env_or("SANDBOX_TOOLAPI_SOURCE", str(BASE_DIR / "sandbox-image"))
+SANDBOX_VNC_TICKET_SECONDS = env.int("SANDBOX_VNC_TICKET_SECONDS", default=60)

@@ -1,0 +1,35 @@
+"""Jobs for other systems: API keys, queue fairness, webhooks."""
+
+from .env import env
+
+# Webhook deliveries are retried after these many seconds (one entry per retry), then given up:
+# exponential, capped at 3 h, about a day in all.
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env.list("WEBHOOK_RETRY_SCHEDULE", default=[]) if str(s).strip()] or [
+    30,
+    60,
+    120,
+    300,
+    600,
+    1200,
+    1800,
+    3600,
+    7200,
+    10800,
+    10800,
+    10800,
+    10800,
+    10800,
+    10800,
+    10800,
+]
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Loopback, private, link-local and multicast targets are refused unless this is true (tests, labs).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Deliveries due later than this are left to the beat sweep instead of a Celery countdown
+# (a Redis broker re-delivers countdown tasks older than its visibility timeout).
+WEBHOOK_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOK_COUNTDOWN_MAX_SECONDS", default=300.0)
+# Absolute links in job responses and webhooks start with this (e.g. https://anker.example.com).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+JOB_METADATA_MAX_BYTES = env.int("JOB_METADATA_MAX_BYTES", default=16 * 1024)
+JOB_DISPATCH_SECONDS = env.float("JOB_DISPATCH_SECONDS", default=5.0)

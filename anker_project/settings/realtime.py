@@ -1,0 +1,32 @@
+"""Redis, the Channels layer and the event log (MongoDB)."""
+
+from .env import EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT, env, env_or
+
+REDIS_URL = env_or("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py's pools refuse (rather than wait) past max_connections, default 100: a
+            # burst of readers subscribing at once needs more.
+            "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="anker"),
+            # Readers de-duplicate and backfill from the log, so a dropped message costs
+            # latency, never an event; a roomy capacity keeps drops rare.
+            "capacity": 2000,
+            "expiry": 60,
+        },
+    }
+}
+
+MONGODB_URL = env_or("MONGODB_URL", f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}")
+MONGODB_DATABASE = env_or("MONGODB_DATABASE", "anker")
+
+# How long a reader waits for a live event before it checks the log itself, and how often
+# an SSE stream sends a keep-alive comment.
+STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=5.0)
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
+SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=3600)

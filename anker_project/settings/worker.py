@@ -1,0 +1,42 @@
+"""Celery: broker, queues, beat schedule."""
+
+from kombu import Queue
+
+from .env import env, env_or
+from .realtime import REDIS_URL
+
+CELERY_BROKER_URL = env_or("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# `jobs` holds the turns of API jobs, consumed by their own pool so batches never starve chats.
+CELERY_TASK_QUEUES = (Queue("turns"), Queue("sandboxes"), Queue("default"), Queue("jobs"))
+CELERY_TASK_ROUTES = {
+    "agents.run_turn": {"queue": "turns"},
+    "sandboxes.*": {"queue": "sandboxes"},
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged turn (its worker died) is handed out again after this long; the
+    # watchdog below usually resumes it sooner.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+CELERY_BEAT_SCHEDULE = {
+    "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": 30.0},
+    "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
+    "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
+    "jobs-tick": {"task": "agents.jobs_tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},
+}
+
+# A running turn writes a heartbeat this often; one silent for TURN_STALE_SECONDS is dead.
+TURN_HEARTBEAT_SECONDS = env.float("TURN_HEARTBEAT_SECONDS", default=5.0)
+TURN_STALE_SECONDS = env.int("TURN_STALE_SECONDS", default=60)
+TURN_MAX_RESUMES = env.int("TURN_MAX_RESUMES", default=2)
+# The session lock of a running turn lasts this long unless its heartbeat renews it: keep it a few
+# heartbeats long. A turn whose worker died can be resumed only once its lock has expired.
+TURN_LOCK_SECONDS = env.float("TURN_LOCK_SECONDS", default=30.0)

@@ -1,0 +1,54 @@
+"""URLs. The seed's endpoints live under /api/v1; apps' views compose under /sessions/."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from agents.apis import SessionChatApi, SessionDetailApi, SessionStopApi
+from agents.jobs.urls import urlpatterns as job_urlpatterns
+from sandboxes.urls import urlpatterns as sandbox_urlpatterns
+from sessions.apis import SessionCollectionApi
+from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi
+
+from .auth_apis import LoginApi, LogoutApi, MeApi, RefreshApi
+from .health import HealthApi
+
+api_v1 = [
+    path("auth/login", LoginApi.as_view(), name="auth-login"),
+    path("auth/refresh", RefreshApi.as_view(), name="auth-refresh"),
+    path("auth/me", MeApi.as_view(), name="auth-me"),
+    path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
+    path("health", HealthApi.as_view(), name="health"),
+    path("sessions", SessionCollectionApi.as_view(), name="sessions"),
+    *sandbox_urlpatterns,  # sessions/{id}/shell, /file, /vnc/ticket
+    path("sessions/<str:session_id>", SessionDetailApi.as_view(), name="session-detail"),
+    path("sessions/<str:session_id>/stop", SessionStopApi.as_view(), name="session-stop"),
+    path("sessions/<str:session_id>/chat", SessionChatApi.as_view(), name="session-chat"),
+    path("sessions/<str:session_id>/files", SessionFilesApi.as_view(), name="session-files"),
+    path("files", FileUploadApi.as_view(), name="files"),
+    path("files/<str:file_id>/download", FileDownloadApi.as_view(), name="file-download"),
+    *job_urlpatterns,  # jobs, jobs/{id}, /cancel, /reply, usage
+]
+
+
+def spa_index(request: HttpRequest, route: str = "") -> FileResponse:
+    """The web app's index.html for every client-side route; its assets come from WhiteNoise."""
+    index = settings.FRONTEND_DIST / "index.html"
+    if not index.exists():
+        raise Http404("The web app is not built: run `make frontend` (make run does it for you).")
+    return FileResponse(index.open("rb"), content_type="text/html")
+
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+    path("", spa_index),
+    re_path(r"^(?!api/|admin/|static/)(?P<route>.*)$", spa_index),
+]
+
+handler404 = "anker_project.envelope.handler404"
+handler500 = "anker_project.envelope.handler500"

@@ -1,0 +1,434 @@
+"""Agent turns: Anker's own cost per step, and how many turns one worker holds at once.
+
+(a) Overhead per agent step. Agent turns run in this process against a scripted model that
+    answers at once and the real sandbox tool API (`python -m toolapi` from sandbox-image/).
+    The model adapter (`LLM.complete`) and the tool API client (`ToolApiClient._request`) are
+    wrapped here to time the calls; a step is one model round, and its overhead is the wall
+    time between the ends of two model calls minus the time inside model and tool API calls
+    in between: memory checkpoints, event publishing, prompt building, argument checks.
+
+(b) Concurrency. 100 lite sessions keep sending messages to one real Celery worker
+    subprocess (`-P threads -c 100`) whose scripted model takes 1 s per answer, for
+    DURATION seconds. Prints turns completed per minute, the worker's RSS, how many turns ran
+    at once, and the publish → receipt latency of probe events published meanwhile through
+    the same publisher into a session read by one WebSocket client through daphne.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._stack import BIN, ROOT, BenchStack, percentile
+
+AGENT_TURNS = 20
+STEPS_PER_TURN = 3
+SESSIONS = 100
+WORKER_THREADS = 100
+MODEL_SECONDS = 1.0
+DURATION = 45.0
+# Threads sending the next messages. With 8, SQLite + the publish lock made turns fail (LockNotOwnedError).
+SENDERS = 2
+
+
+def start_toolapi(stack: BenchStack) -> tuple[str, str, Path]:
+    root = stack.tmp / "sandbox-root"
+    home = root / "home"
+    home.mkdir(parents=True)
+    token = secrets.token_hex(16)
+    env = {**os.environ, "TOOLAPI_TOKEN": token, "TOOLAPI_ROOT": str(root), "TOOLAPI_HOME": str(home)}
+    env["TOOLAPI_SERVICES"] = ""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolapi", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT / "sandbox-image",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.procs.append(proc)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode(errors="replace")
+        match = re.search(r"toolapi listening on (http://\S+)", line)
+        if match:
+            threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+            return match.group(1), token, home
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError("the tool API did not start")
+
+
+class Timer:
+    """Wraps a method to add the time spent inside it to `total` (all threads; turns run one at a time)."""
+
+    def __init__(self, owner: type, name: str, on_exit: Callable[[], None] | None = None) -> None:
+        self.total = 0.0
+        self.calls = 0
+        original = getattr(owner, name)
+        timer = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timer.total += time.perf_counter() - started
+                timer.calls += 1
+                if on_exit is not None:
+                    on_exit()
+
+        setattr(owner, name, timed)
+
+
+def bench_overhead(llm: Any, home: Path, owner_id: int) -> None:
+    from agents.llm import LLM
+    from agents.services import chat_send, turn_run
+    from sandboxes.tool_api import ToolApiClient
+    from sessions.services import session_create
+    from tests.support.llm_server import ToolCall, tool_calls
+
+    marks: list[tuple[float, float, float]] = []  # (wall, llm total, tool total) at each model call's end
+    tools = Timer(ToolApiClient, "_request")
+    model = Timer(LLM, "complete", on_exit=lambda: marks.append((time.perf_counter(), model.total, tools.total)))
+
+    def call(name: str, args: dict[str, Any]) -> Any:
+        return tool_calls([ToolCall(name, args)])
+
+    per_step: list[float] = []
+    per_turn: list[tuple[float, float, float]] = []
+    for n in range(AGENT_TURNS + 2):  # the first two warm up (imports, connections)
+        steps = [{"description": f"step {i}"} for i in range(STEPS_PER_TURN)]
+        plan = {"message": "On it.", "title": "Bench", "goal": "bench", "language": "English", "steps": steps}
+        replies = [call("create_plan", plan)]
+        for i in range(STEPS_PER_TURN):
+            path = f"{home}/bench-{n}-{i}.txt"
+            replies += [
+                call("shell_exec", {"id": f"b{n}", "exec_dir": str(home), "command": f"echo step-{i}"}),
+                call("file_write", {"file": path, "content": "x" * 2000}),
+                call("complete_step", {"success": True, "result": "done"}),
+            ]
+        replies.append(call("deliver_result", {"message": "Done."}))
+        llm.push(*replies)
+        session = session_create(owner_id=owner_id, mode="agent")
+        turn = chat_send(session=session, message="bench")
+        assert turn is not None
+        marks.clear()
+        started = (time.perf_counter(), model.total, tools.total)
+        outcome = turn_run(turn_id=str(turn.id))
+        ended = (time.perf_counter(), model.total, tools.total)
+        assert outcome == "completed", outcome
+        if n < 2:
+            continue
+        points = [started, *marks]
+        for before, after in itertools.pairwise(points):
+            per_step.append((after[0] - before[0]) - (after[1] - before[1]) - (after[2] - before[2]))
+        wall = ended[0] - started[0]
+        per_turn.append((wall, ended[1] - started[1], ended[2] - started[2]))
+    rounds = len(per_step) // AGENT_TURNS
+    print(f"(a) agent turns in-process: {AGENT_TURNS} turns x {rounds} model rounds ({STEPS_PER_TURN} plan steps,")
+    print("    each shell_exec + file_write + complete_step), instant scripted model, real tool API")
+    print(
+        f"    Anker overhead per step (model round): p50 {percentile(per_step, 50) * 1000:.1f} ms"
+        f"  p99 {percentile(per_step, 99) * 1000:.1f} ms  max {max(per_step) * 1000:.1f} ms"
+    )
+    walls = [w for w, _, _ in per_turn]
+    llm_share = sum(m for _, m, _ in per_turn) / sum(walls)
+    tool_share = sum(t for _, _, t in per_turn) / sum(walls)
+    print(
+        f"    per turn: wall p50 {percentile(walls, 50) * 1000:.0f} ms; of it inside model calls {llm_share:.0%}"
+        f" (HTTP + SDK to a model that answers at once), inside tool API calls {tool_share:.0%},"
+        f" Anker {1 - llm_share - tool_share:.0%}"
+    )
+
+
+def rss_of_tree(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return int(proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True)))
+    except psutil.NoSuchProcess:
+        return 0
+
+
+async def probe_latency(
+    host: str, token: str, session_id: str, stop: threading.Event, out: list[float], cursor: dict[str, int]
+) -> None:
+    """Read the probe session live; after a reconnect, resume after the last seq seen (a replayed
+    event is history, not live latency)."""
+    import websockets
+
+    url = f"ws://{host}/api/v1/ws/sessions/{session_id}?after={cursor['seq']}&token={token}"
+    async with websockets.connect(url) as ws:
+        while not stop.is_set():
+            try:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+            except TimeoutError:
+                continue
+            if frame["event"] == "message_delta":
+                out.append((time.time() - float(frame["data"]["delta"])) * 1000)
+                cursor["seq"] = int(frame["data"]["seq"])
+
+
+def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from agents.models import Turn, TurnStatus
+    from agents.services import chat_send
+    from anker_project.redis_client import get_redis
+    from sessions.events import MessageDeltaEvent
+    from sessions.models import Session
+    from sessions.publisher import event_publish
+    from sessions.services import session_create
+    from tests.support.llm_server import slow, text
+
+    get_redis().delete("turns")  # part (a) ran its turns in-process; their queued copies are moot
+    llm.reset()
+    llm.set_default(slow(text("An answer of a few words, streamed.", chunk_size=8), MODEL_SECONDS))
+    log = stack.tmp / "worker.log"
+    worker = subprocess.Popen(
+        [
+            str(BIN / "python"),
+            "-m",
+            "celery",
+            "-A",
+            "anker_project",
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            str(WORKER_THREADS),
+            "-Q",
+            "turns",
+            "-n",
+            f"bench-{secrets.token_hex(3)}@%h",
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.procs.append(worker)
+    # Ready when it consumes: a warm-up turn completes.
+    warm = session_create(owner_id=owner_id, mode="lite")
+    first = chat_send(session=warm, message="warm up")
+    assert first is not None
+    deadline = time.monotonic() + 90
+    while Turn.objects.get(pk=first.pk).status != TurnStatus.COMPLETED:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not run a turn: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+
+    user = get_user_model().objects.get(pk=owner_id)
+    token = str(RefreshToken.for_user(user).access_token)
+    probe = session_create(owner_id=owner_id, mode="lite")
+    probe_turn = Turn.objects.create(session=probe, mode="lite", message="probe")
+    latencies: list[float] = []
+    stop = threading.Event()
+    reader_errors: list[str] = []
+    cursor = {"seq": 0}
+
+    def read() -> None:
+        while not stop.is_set():  # a dropped socket is counted, reported and reconnected
+            try:
+                asyncio.run(probe_latency(host, token, probe.id, stop, latencies, cursor))
+            except Exception as exc:
+                reader_errors.append(repr(exc))
+                time.sleep(0.2)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(1.0)
+
+    sessions = [session_create(owner_id=owner_id, mode="lite") for _ in range(SESSIONS)]
+    pending: dict[str, Any] = {}
+    completed = failed = 0
+    running_peak = 0
+    rss: list[int] = []
+    started = time.monotonic()
+    last_sample = 0.0
+    import psutil
+
+    psutil.cpu_percent(None)  # starts the machine-wide CPU measurement
+    worker_cpu = psutil.Process(worker.pid).cpu_times()
+    senders = ThreadPoolExecutor(max_workers=SENDERS)  # the next messages go out in parallel, like separate users
+
+    send_errors: list[str] = []
+    resend: set[str] = set()
+
+    def send_next(session_id: str) -> None:
+        try:
+            turn = chat_send(session=Session.objects.get(pk=session_id), message=f"question {secrets.token_hex(2)}")
+            assert turn is not None
+            pending[session_id] = turn.pk
+        except Exception as exc:  # counted and printed; the session tries again
+            send_errors.append(repr(exc))
+            resend.add(session_id)
+        finally:
+            connection.close()
+
+    for session in sessions:
+        turn = chat_send(session=session, message=f"question {secrets.token_hex(2)}")
+        assert turn is not None
+        pending[session.id] = turn.pk
+    while time.monotonic() - started < DURATION:
+        event_publish(probe.id, MessageDeltaEvent(delta=repr(time.time()), turn_id=str(probe_turn.id)))
+        now = time.monotonic()
+        if now - last_sample >= 0.2:
+            last_sample = now
+            rss.append(rss_of_tree(worker.pid))
+            statuses = dict(Turn.objects.filter(pk__in=list(pending.values())).values_list("pk", "status"))
+            running_peak = max(running_peak, sum(1 for s in statuses.values() if s == TurnStatus.RUNNING))
+            for session_id, turn_pk in list(pending.items()):
+                status = statuses.get(turn_pk)
+                if status in (TurnStatus.COMPLETED, TurnStatus.FAILED, TurnStatus.CANCELLED):
+                    completed += status == TurnStatus.COMPLETED
+                    failed += status != TurnStatus.COMPLETED
+                    del pending[session_id]
+                    senders.submit(send_next, session_id)
+            for session_id in list(resend):
+                resend.discard(session_id)
+                senders.submit(send_next, session_id)
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    machine_cpu = psutil.cpu_percent(None)
+    worker_after = psutil.Process(worker.pid).cpu_times()
+    worker_share = (worker_after.user + worker_after.system - worker_cpu.user - worker_cpu.system) / elapsed
+    senders.shutdown(wait=True)
+    stop.set()
+    reader.join(timeout=10)
+    per_minute = completed / elapsed * 60
+    done = list(
+        Turn.objects.filter(session__in=sessions, status=TurnStatus.COMPLETED).values_list(
+            "created_at", "started_at", "finished_at"
+        )
+    )
+    queued = [(s - c).total_seconds() for c, s, _ in done]
+    ran = [(f - s).total_seconds() for _, s, f in done]
+    ideal = SESSIONS / (MODEL_SECONDS + 0.0) * 60
+    print(
+        f"(b) {SESSIONS} lite sessions in a closed loop for {elapsed:.0f} s, one worker"
+        f" (-P threads -c {WORKER_THREADS}), model {MODEL_SECONDS:.0f} s per answer"
+    )
+    print(
+        f"    turns completed: {completed} ({per_minute:.0f}/min; {failed} failed); the model alone would allow"
+        f" {ideal:.0f}/min; at most {running_peak} turns were running at once"
+    )
+    errors = Counter(
+        Turn.objects.filter(session__in=sessions, status=TurnStatus.FAILED).values_list("error", flat=True)
+    )
+    for error, count in errors.most_common(2):
+        print(f"    {count} turns failed with: {error[:150]}")
+    if send_errors:
+        print(f"    {len(send_errors)} chat_send calls of the driver failed, e.g. {send_errors[0][:120]}")
+    print(
+        f"    worker RSS: start {rss[0] / 2**20:.0f} MiB, peak {max(rss) / 2**20:.0f} MiB"
+        f" ({(max(rss) - rss[0]) / 2**20 / max(1, running_peak):.1f} MiB per concurrent turn above idle)"
+    )
+    print(
+        f"    per turn: queued p50 {percentile(queued, 50):.2f} s p99 {percentile(queued, 99):.2f} s;"
+        f" running p50 {percentile(ran, 50):.2f} s p99 {percentile(ran, 99):.2f} s"
+        f" (of which {MODEL_SECONDS:.0f} s model)"
+    )
+    print(
+        f"    probe events publish→WS receipt meanwhile: p50 {percentile(latencies, 50):.1f} ms"
+        f"  p99 {percentile(latencies, 99):.1f} ms  (n={len(latencies)})"
+    )
+    if reader_errors:
+        web_errors = [ln for ln in (stack.tmp / "web.out").read_text(errors="replace").splitlines() if "Error" in ln]
+        print(
+            f"    the WS reader was dropped {len(reader_errors)} times ({reader_errors[0][:70]});"
+            f" the web server's last errors: {web_errors[-2:]}"
+        )
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    # One session's cycle: waiting in the queue, running, and the driver's reaction time
+    # (it polls every 0.2 s and sends the next messages from SENDERS threads).
+    cycle = SESSIONS / ((completed + failed) / elapsed)
+    mean_queued, mean_ran = sum(queued) / len(queued), sum(ran) / len(ran)
+    parts = {
+        "the worker's own time per turn (CPU: 2 cores shared with Redis, Mongo, daphne, this driver)": mean_ran
+        - MODEL_SECONDS,
+        "dispatch (waiting in the turns queue)": mean_queued,
+        "this benchmark's driver (polling every 0.2 s, then chat_send)": cycle - mean_queued - mean_ran,
+    }
+    print(
+        f"    one worker held up to {running_peak} concurrent turns ({WORKER_THREADS} threads);"
+        f" on average {completed / elapsed * mean_ran:.0f} were running,"
+        f" {completed / elapsed * MODEL_SECONDS:.0f} of them waiting on the model"
+    )
+    print(
+        f"    per session cycle {cycle:.2f} s = model {MODEL_SECONDS:.2f} s + "
+        + " + ".join(f"{seconds:.2f} s {name.split(' (')[0]}" for name, seconds in parts.items())
+    )
+    print(
+        f"    CPU meanwhile: machine {machine_cpu:.0f}% of {psutil.cpu_count()} cores;"
+        f" the worker process used {worker_share:.2f} cores"
+    )
+    print(f"    limited by: {max(parts, key=lambda k: parts[k])}")
+
+
+def main() -> None:
+    stack = BenchStack()
+    failed = True
+    try:
+        from tests.support.llm_server import ScriptedLLM
+
+        llm = ScriptedLLM().start()
+        url, token, home = start_toolapi(stack)
+        os.environ.update(
+            LLM_PROVIDER="compatible",
+            API_BASE=llm.base_url,
+            API_KEY=llm.api_key,
+            MODEL_NAME="scripted-model",
+            AGENT_SANDBOX_PROVIDER="tests.agents.sandbox_provider.acquire",
+            ANKER_TEST_TOOLAPI_URL=url,
+            ANKER_TEST_TOOLAPI_TOKEN=token,
+            ANKER_TEST_HOME=str(home),
+            ANKER_TEST_CDP_URL="",
+            SEARCH_PROVIDER="",
+            TURN_HEARTBEAT_SECONDS="5",
+        )
+        stack.django_setup()
+        host = stack.start_web()
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.create_user("bench", password="bench-pass-123")
+        bench_overhead(llm, home, user.pk)
+        bench_concurrency(stack, llm, host, user.pk)
+        llm.stop()
+        failed = False
+    finally:
+        stack.close(failed=failed)
+
+
+if __name__ == "__main__":
+    main()

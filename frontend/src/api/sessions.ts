@@ -1,0 +1,95 @@
+import type {
+  FileInfo,
+  FileSnapshot,
+  SessionDetail,
+  SessionItem,
+  SessionMode,
+  ShellSnapshot,
+  VncTicket,
+} from '@/types/api'
+import { apiRequest, authorizedFetch, readEnvelope } from './client'
+
+const enc = encodeURIComponent
+
+export function createSession(mode: SessionMode): Promise<{ session_id: string }> {
+  return apiRequest('/sessions', { method: 'PUT', body: { mode } })
+}
+
+export async function listSessions(): Promise<SessionItem[]> {
+  const data = await apiRequest<{ sessions: SessionItem[] }>('/sessions')
+  return data.sessions
+}
+
+/** Title, status and mode. The events themselves come from the session WebSocket. */
+export function getSession(sessionId: string): Promise<SessionDetail> {
+  return apiRequest<SessionDetail>(`/sessions/${enc(sessionId)}`)
+}
+
+export function renameSession(sessionId: string, title: string): Promise<SessionItem> {
+  return apiRequest<SessionItem>(`/sessions/${enc(sessionId)}`, { method: 'PATCH', body: { title } })
+}
+
+export function deleteSession(sessionId: string): Promise<null> {
+  return apiRequest<null>(`/sessions/${enc(sessionId)}`, { method: 'DELETE' })
+}
+
+export function stopSession(sessionId: string): Promise<null> {
+  return apiRequest<null>(`/sessions/${enc(sessionId)}/stop`, { method: 'POST' })
+}
+
+export interface ChatInput {
+  message: string
+  attachments: string[]
+}
+
+/**
+ * Starts a turn. The endpoint answers with an SSE stream of the turn's events, but the
+ * app renders events from the session WebSocket only, so once the headers say the turn
+ * was accepted the body is dropped (the backend keeps the turn running without it).
+ */
+export async function sendChat(sessionId: string, input: ChatInput): Promise<void> {
+  const controller = new AbortController()
+  const body: Record<string, unknown> = {
+    message: input.message,
+    timestamp: Math.floor(Date.now() / 1000),
+  }
+  if (input.attachments.length) body.attachments = input.attachments
+  const response = await authorizedFetch(`/sessions/${enc(sessionId)}/chat`, {
+    method: 'POST',
+    body,
+    signal: controller.signal,
+    headers: { Accept: 'text/event-stream' },
+  })
+  if (!response.ok) {
+    await readEnvelope<null>(response)
+    return
+  }
+  controller.abort()
+}
+
+export async function listSessionFiles(sessionId: string): Promise<FileInfo[]> {
+  const data = await apiRequest<{ files: FileInfo[] }>(`/sessions/${enc(sessionId)}/files`)
+  return data.files
+}
+
+export function readShell(sessionId: string, shellId: string): Promise<ShellSnapshot> {
+  return apiRequest<ShellSnapshot>(`/sessions/${enc(sessionId)}/shell`, {
+    method: 'POST',
+    body: { session_id: shellId },
+  })
+}
+
+export function readFile(sessionId: string, path: string): Promise<FileSnapshot> {
+  return apiRequest<FileSnapshot>(`/sessions/${enc(sessionId)}/file`, {
+    method: 'POST',
+    body: { file: path },
+  })
+}
+
+/** A single-use ticket for the VNC WebSocket proxy; get a fresh one per connection. */
+export function createVncTicket(sessionId: string, viewOnly: boolean): Promise<VncTicket> {
+  return apiRequest<VncTicket>(`/sessions/${enc(sessionId)}/vnc/ticket`, {
+    method: 'POST',
+    body: { view_only: viewOnly },
+  })
+}

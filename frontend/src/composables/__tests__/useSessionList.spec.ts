@@ -1,0 +1,73 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { effectScope } from 'vue'
+
+import { FakeSocket, fakeSocketFactory } from '@/__tests__/fake-socket'
+import { storeTokens } from '@/api/tokens'
+import { useSessionList } from '@/composables/useSessionList'
+import { useSessionsStore } from '@/stores/sessions'
+import type { SessionItem } from '@/types/api'
+
+function item(id: string, at: number, overrides: Partial<SessionItem> = {}): SessionItem {
+  return {
+    session_id: id,
+    title: `Task ${id}`,
+    latest_message: '',
+    latest_message_at: at,
+    status: 'completed',
+    unread_message_count: 0,
+    mode: 'agent',
+    ...overrides,
+  }
+}
+
+describe('useSessionList', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    localStorage.clear()
+    storeTokens({ access_token: 'TOKEN', refresh_token: 'R' })
+    setActivePinia(createPinia())
+    FakeSocket.reset()
+    // The REST preload never answers here; the socket is the source under test.
+    vi.stubGlobal('fetch', vi.fn(() => new Promise<Response>(() => {})))
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+    vi.unstubAllGlobals()
+  })
+
+  it('applies snapshot, upsert and remove frames to the sessions store', () => {
+    const scope = effectScope()
+    scope.run(() => useSessionList({ createSocket: fakeSocketFactory, random: () => 0.5 }))
+    const store = useSessionsStore()
+    const socket = FakeSocket.last
+    expect(new URL(socket.url).pathname).toBe('/api/v1/ws/sessions')
+    expect(new URL(socket.url).searchParams.get('token')).toBe('TOKEN')
+    socket.open()
+
+    socket.receive(JSON.stringify({ op: 'snapshot', sessions: [item('a', 1), item('b', 2)] }))
+    socket.receive(JSON.stringify({ op: 'upsert', session: item('a', 3, { status: 'running', unread_message_count: 2 }) }))
+    socket.receive(JSON.stringify({ op: 'remove', session_id: 'b' }))
+    socket.receive('not json')
+
+    expect(store.sorted.map((s) => [s.session_id, s.status, s.unread_message_count])).toEqual([['a', 'running', 2]])
+    scope.stop()
+  })
+
+  it('takes a fresh snapshot after reconnecting', () => {
+    const scope = effectScope()
+    scope.run(() => useSessionList({ createSocket: fakeSocketFactory, random: () => 0.5 }))
+    const store = useSessionsStore()
+    FakeSocket.last.open()
+    FakeSocket.last.receive(JSON.stringify({ op: 'snapshot', sessions: [item('a', 1), item('b', 2)] }))
+
+    FakeSocket.last.serverClose(1011)
+    vi.advanceTimersByTime(1000)
+    FakeSocket.last.open()
+    FakeSocket.last.receive(JSON.stringify({ op: 'snapshot', sessions: [item('b', 2)] }))
+
+    expect(FakeSocket.instances).toHaveLength(2)
+    expect(store.sorted.map((s) => s.session_id)).toEqual(['b'])
+    scope.stop()
+  })
+})

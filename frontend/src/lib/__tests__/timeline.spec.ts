@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+
+import * as ev from '@/__tests__/events'
+import { applyEvent, createTimelineState } from '@/lib/timeline'
+import type { MessageItem, StepItem, TimelineState } from '@/lib/timeline'
+import type { SessionEvent } from '@/types/session-events'
+
+function applyAll(state: TimelineState, events: SessionEvent[]): boolean[] {
+  return events.map((event) => applyEvent(state, event))
+}
+
+describe('timeline reducer', () => {
+  it('streams deltas into one assistant message, then the final message replaces the text', () => {
+    const state = createTimelineState()
+    applyAll(state, [ev.userMessage(1, 'Hi'), ev.delta(2, 'Hel'), ev.delta(3, 'lo **wor')])
+
+    expect(state.items).toHaveLength(2)
+    const streaming = state.items[1] as MessageItem
+    expect(streaming).toMatchObject({ kind: 'message', role: 'assistant', content: 'Hello **wor', streaming: true })
+
+    applyEvent(state, ev.assistantMessage(4, 'Hello **world**'))
+
+    expect(state.items).toHaveLength(2)
+    expect(state.items[1]).toMatchObject({ kind: 'message', role: 'assistant', content: 'Hello **world**', streaming: false })
+    expect(state.lastSeq).toBe(4)
+  })
+
+  it('adds a separate assistant message when nothing was streamed', () => {
+    const state = createTimelineState()
+    applyAll(state, [ev.userMessage(1, 'Hi'), ev.assistantMessage(2, 'Hello')])
+
+    expect(state.items.map((item) => item.kind === 'message' && [item.role, item.content, item.streaming])).toEqual([
+      ['user', 'Hi', false],
+      ['assistant', 'Hello', false],
+    ])
+  })
+
+  it('replaces the plan on every plan event', () => {
+    const state = createTimelineState()
+    applyEvent(state, ev.plan(1, [
+      { id: '1', description: 'Search', status: 'running' },
+      { id: '2', description: 'Write', status: 'pending' },
+    ]))
+    applyEvent(state, ev.plan(2, [{ id: '1', description: 'Search again', status: 'completed', result: 'ok' }]))
+
+    expect(state.plan).toEqual([{ id: '1', description: 'Search again', status: 'completed', result: 'ok' }])
+  })
+
+  it('groups tool calls under the running step and replaces calling with called in place', () => {
+    const state = createTimelineState()
+    const shell = { name: 'shell', function: 'shell_exec', args: { id: 'main', command: 'ls -la' } }
+    applyAll(state, [
+      ev.step(1, '1', 'running', 'List files'),
+      ev.tool(2, 'call-1', 'calling', shell),
+      ev.tool(3, 'call-1', 'called', {
+        ...shell,
+        content: { console: [{ ps1: '$', command: 'ls -la', output: 'a.txt' }] },
+      }),
+      ev.step(4, '1', 'completed', 'List files', 'Found one file'),
+    ])
+
+    expect(state.items).toHaveLength(1)
+    const stepItem = state.items[0] as StepItem
+    expect(stepItem).toMatchObject({ kind: 'step', id: '1', status: 'completed', result: 'Found one file', toolIds: ['call-1'] })
+    expect(state.toolOrder).toEqual(['call-1'])
+    expect(state.tools['call-1']).toMatchObject({
+      status: 'called',
+      stepKey: stepItem.key,
+      content: { console: [{ ps1: '$', command: 'ls -la', output: 'a.txt' }] },
+    })
+  })
+
+  it('puts tool calls outside a running step into the timeline on their own', () => {
+    const state = createTimelineState()
+    applyEvent(state, ev.tool(1, 'call-9', 'calling', { name: 'search', function: 'info_search_web', args: { query: 'vue' } }))
+
+    expect(state.items).toEqual([{ kind: 'tool', key: 'tool:call-9', toolId: 'call-9' }])
+    expect(state.tools['call-9']?.stepKey).toBeNull()
+  })
+
+  it('drops duplicate and out-of-order events by seq', () => {
+    const state = createTimelineState()
+    const applied = applyAll(state, [
+      ev.userMessage(1, 'Hi'),
+      ev.delta(2, 'A'),
+      ev.delta(2, 'A'),
+      ev.delta(3, 'B'),
+      ev.delta(1, 'stale'),
+      ev.delta(4, 'C'),
+    ])
+
+    expect(applied).toEqual([true, true, false, true, false, true])
+    expect((state.items[1] as MessageItem).content).toBe('ABC')
+    expect(state.lastSeq).toBe(4)
+    expect(state.version).toBe(4)
+  })
+
+  it('takes the status from status events and ends streaming on wait, done and error', () => {
+    const state = createTimelineState()
+    applyAll(state, [ev.status(1, 'running'), ev.delta(2, 'Which city?'), ev.wait(3)])
+    expect(state.status).toBe('waiting')
+    expect((state.items[0] as MessageItem).streaming).toBe(false)
+
+    applyAll(state, [ev.status(4, 'running'), ev.error(5, 'The LLM API key is invalid: set LLM_API_KEY.'), ev.status(6, 'failed')])
+    expect(state.status).toBe('failed')
+    expect(state.items[1]).toEqual({
+      kind: 'error',
+      key: 'error:5',
+      error: 'The LLM API key is invalid: set LLM_API_KEY.',
+      timestamp: 1_700_000_005,
+    })
+  })
+
+  it('keeps the plan card in step with step events', () => {
+    const state = createTimelineState()
+    applyAll(state, [
+      ev.plan(1, [{ id: '1', description: 'Search', status: 'pending' }]),
+      ev.step(2, '1', 'running', 'Search'),
+    ])
+    expect(state.plan?.[0]?.status).toBe('running')
+  })
+})

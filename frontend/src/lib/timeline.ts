@@ -1,0 +1,273 @@
+/**
+ * The chat timeline as a pure reducer over session events. `applyEvent` mutates the
+ * state in place (the store hands it a reactive object) and drops any event whose
+ * `seq` is not newer than the last one applied, so replays and reconnects are idempotent.
+ */
+import type { FileInfo, SessionStatus } from '@/types/api'
+import type { PlanStep, SessionEvent, SessionToolEvent } from '@/types/session-events'
+
+export type StepStatus = NonNullable<PlanStep['status']>
+export type ToolStatus = SessionToolEvent['status']
+
+export interface ToolCall {
+  id: string
+  /** Toolkit: shell, file, browser, search, message. */
+  name: string
+  function: string
+  args: Record<string, unknown>
+  status: ToolStatus
+  content: Record<string, unknown> | null
+  /** Key of the step the call belongs to, or null when it ran outside a plan step. */
+  stepKey: string | null
+  turnId: string | null
+  timestamp: number
+}
+
+export interface MessageItem {
+  kind: 'message'
+  key: string
+  role: 'user' | 'assistant'
+  content: string
+  attachments: FileInfo[]
+  /** True while `message_delta`s are still arriving for it. */
+  streaming: boolean
+  turnId: string | null
+  timestamp: number
+}
+
+export interface StepItem {
+  kind: 'step'
+  key: string
+  id: string
+  description: string
+  status: StepStatus
+  result: string | null
+  toolIds: string[]
+  turnId: string | null
+  timestamp: number
+}
+
+export interface ToolItem {
+  kind: 'tool'
+  key: string
+  toolId: string
+}
+
+export interface ErrorItem {
+  kind: 'error'
+  key: string
+  error: string
+  timestamp: number
+}
+
+export type TimelineItem = MessageItem | StepItem | ToolItem | ErrorItem
+
+export interface TimelineState {
+  /** Highest `seq` applied; the stream resumes after it. */
+  lastSeq: number
+  items: TimelineItem[]
+  tools: Record<string, ToolCall>
+  /** Tool call ids in the order they started (the computer panel's history). */
+  toolOrder: string[]
+  plan: PlanStep[] | null
+  title: string | null
+  /** The server's session status, as last reported. */
+  status: SessionStatus | null
+  activeStepKey: string | null
+  /** Bumped on every applied event (drives auto-scroll). */
+  version: number
+}
+
+export function createTimelineState(): TimelineState {
+  return {
+    lastSeq: 0,
+    items: [],
+    tools: {},
+    toolOrder: [],
+    plan: null,
+    title: null,
+    status: null,
+    activeStepKey: null,
+    version: 0,
+  }
+}
+
+function stepKey(turnId: string | null, id: string): string {
+  return `${turnId ?? ''}:${id}`
+}
+
+function findStep(state: TimelineState, key: string): StepItem | undefined {
+  for (let i = state.items.length - 1; i >= 0; i--) {
+    const item = state.items[i]
+    if (item?.kind === 'step' && item.key === key) return item
+  }
+  return undefined
+}
+
+function findStreaming(state: TimelineState, turnId: string | null): MessageItem | undefined {
+  for (let i = state.items.length - 1; i >= 0; i--) {
+    const item = state.items[i]
+    if (item?.kind === 'message' && item.streaming && item.turnId === turnId) return item
+  }
+  return undefined
+}
+
+function endStreaming(state: TimelineState): void {
+  for (const item of state.items) {
+    if (item.kind === 'message' && item.streaming) item.streaming = false
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null
+}
+
+function applyTool(state: TimelineState, event: SessionToolEvent): void {
+  const existing = state.tools[event.tool_call_id]
+  if (existing) {
+    // `called` (or a repeated `calling`) replaces the call in place.
+    existing.status = event.status
+    existing.args = asRecord(event.args) ?? existing.args
+    existing.content = asRecord(event.content) ?? existing.content
+    existing.function = event.function
+    existing.name = event.name
+    return
+  }
+  const step = state.activeStepKey ? findStep(state, state.activeStepKey) : undefined
+  const call: ToolCall = {
+    id: event.tool_call_id,
+    name: event.name,
+    function: event.function,
+    args: asRecord(event.args) ?? {},
+    status: event.status,
+    content: asRecord(event.content),
+    stepKey: step ? step.key : null,
+    turnId: event.turn_id,
+    timestamp: event.timestamp,
+  }
+  state.tools[call.id] = call
+  state.toolOrder.push(call.id)
+  if (step) step.toolIds.push(call.id)
+  else state.items.push({ kind: 'tool', key: `tool:${call.id}`, toolId: call.id })
+}
+
+/** Applies one event. Returns false when it was dropped as a duplicate or stale replay. */
+export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
+  if (event.seq <= state.lastSeq) return false
+  state.lastSeq = event.seq
+  state.version += 1
+
+  switch (event.type) {
+    case 'message': {
+      const streaming = event.role === 'assistant' ? findStreaming(state, event.turn_id) : undefined
+      if (streaming) {
+        // The full text replaces whatever was streamed.
+        streaming.content = event.content
+        streaming.attachments = event.attachments
+        streaming.streaming = false
+        streaming.timestamp = event.timestamp
+      } else {
+        state.items.push({
+          kind: 'message',
+          key: `message:${event.seq}`,
+          role: event.role,
+          content: event.content,
+          attachments: event.attachments,
+          streaming: false,
+          turnId: event.turn_id,
+          timestamp: event.timestamp,
+        })
+      }
+      break
+    }
+    case 'message_delta': {
+      const last = state.items[state.items.length - 1]
+      if (last?.kind === 'message' && last.streaming && last.turnId === event.turn_id) {
+        last.content += event.delta
+      } else {
+        state.items.push({
+          kind: 'message',
+          key: `message:${event.seq}`,
+          role: 'assistant',
+          content: event.delta,
+          attachments: [],
+          streaming: true,
+          turnId: event.turn_id,
+          timestamp: event.timestamp,
+        })
+      }
+      break
+    }
+    case 'title':
+      state.title = event.title
+      break
+    case 'plan': {
+      state.plan = event.steps.map((step) => ({ ...step }))
+      for (const planned of event.steps) {
+        const item = findStep(state, stepKey(event.turn_id, planned.id))
+        if (item && planned.status) {
+          item.status = planned.status
+          item.result = planned.result ?? item.result
+        }
+      }
+      break
+    }
+    case 'step': {
+      const key = stepKey(event.turn_id, event.id)
+      const item = findStep(state, key)
+      if (item) {
+        item.status = event.status
+        item.description = event.description
+        item.result = event.result ?? item.result
+      } else {
+        state.items.push({
+          kind: 'step',
+          key,
+          id: event.id,
+          description: event.description,
+          status: event.status,
+          result: event.result ?? null,
+          toolIds: [],
+          turnId: event.turn_id,
+          timestamp: event.timestamp,
+        })
+      }
+      if (event.status === 'running') state.activeStepKey = key
+      else if (state.activeStepKey === key) state.activeStepKey = null
+      // Keep the plan card in step with step events that arrive between plan events.
+      const planned = state.plan?.find((step) => step.id === event.id)
+      if (planned) {
+        planned.status = event.status
+        planned.result = event.result ?? planned.result ?? null
+      }
+      break
+    }
+    case 'tool':
+      applyTool(state, event)
+      break
+    case 'error':
+      endStreaming(state)
+      state.items.push({ kind: 'error', key: `error:${event.seq}`, error: event.error, timestamp: event.timestamp })
+      break
+    case 'done':
+      endStreaming(state)
+      state.activeStepKey = null
+      break
+    case 'wait':
+      endStreaming(state)
+      // Provisional: the status event that follows is authoritative.
+      state.status = 'waiting'
+      break
+    case 'status':
+      state.status = event.status
+      if (event.status !== 'running' && event.status !== 'pending') endStreaming(state)
+      break
+    default: {
+      const unreachable: never = event
+      return unreachable
+    }
+  }
+  return true
+}

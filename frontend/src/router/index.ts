@@ -1,0 +1,50 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import type { Router } from 'vue-router'
+
+import { useAuthStore } from '@/stores/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without signing in. */
+    public?: boolean
+  }
+}
+
+export function createAppRouter(): Router {
+  const router = createRouter({
+    history: createWebHistory('/'),
+    routes: [
+      {
+        path: '/login',
+        name: 'login',
+        component: () => import('@/views/LoginView.vue'),
+        meta: { public: true },
+      },
+      {
+        path: '/',
+        component: () => import('@/layouts/AppLayout.vue'),
+        children: [
+          { path: '', name: 'home', component: () => import('@/views/HomeView.vue') },
+          {
+            path: 'chat/:sessionId',
+            name: 'chat',
+            component: () => import('@/views/ChatView.vue'),
+            props: true,
+          },
+        ],
+      },
+      { path: '/:pathMatch(.*)*', redirect: '/' },
+    ],
+  })
+
+  router.beforeEach((to) => {
+    const auth = useAuthStore()
+    if (!to.meta.public && !auth.isAuthenticated) {
+      return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+    }
+    if (to.name === 'login' && auth.isAuthenticated) return { name: 'home' }
+    return true
+  })
+
+  return router
+}

@@ -1,0 +1,557 @@
+"""Persistent named shells: one long-lived interactive bash per shell id,
+driven through a pseudo-terminal.
+
+How a command runs: its text is written to a private file and the shell is
+sent ``source <file>`` (so commands of any length and with any quoting work,
+and ``cd``/``export``/background jobs persist in that bash). A
+``PROMPT_COMMAND`` prints a marker carrying ``$?`` and ``$PWD`` before each
+prompt; seeing the marker in the pty stream means the command finished.
+Because bash runs with job control on its own controlling terminal, Ctrl-C
+written to the pty interrupts the foreground job exactly as in a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import pwd
+import secrets
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from . import models
+from .config import Settings
+from .errors import ApiError, conflict, not_found
+from .paths import PathPolicy
+from .terminal import OutputBuffer
+
+log = logging.getLogger("toolapi.shell")
+
+START_TIMEOUT_SECONDS = 10.0
+# After a timeout kills the foreground job, how long bash gets to show its prompt.
+KILL_GRACE_SECONDS = 3.0
+TERMINAL_COLUMNS = 200
+WRITE_CHUNK = 4096
+WRITE_TIMEOUT_SECONDS = 10.0
+TERMINAL_ROWS = 50
+
+# Runs in the child between fork and bash: make the pty (already on fd 0) the
+# controlling terminal of the new session, so job control and ^C work.
+_CTTY_EXEC = (
+    "import fcntl, os, sys, termios\nfcntl.ioctl(0, termios.TIOCSCTTY, 0)\nos.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+
+_RCFILE = """\
+unset HISTFILE
+HISTCONTROL=ignoreboth
+__toolapi_prompt() {{
+    local rc=$?
+    PS1=''
+    PS2=''
+    printf '\\036\\036TOOLAPI{nonce}:%d:%s\\037\\037' "$rc" "$PWD"
+}}
+readonly -f __toolapi_prompt
+PROMPT_COMMAND=__toolapi_prompt
+readonly PROMPT_COMMAND
+PS1=''
+PS2=''
+"""
+
+_MARKER_END = b"\x1f\x1f"
+_MAX_MARKER_BYTES = 8192
+
+
+@dataclass
+class Record:
+    """One command run in a shell, as shown in its console."""
+
+    ps1: str
+    command: str
+    buffer: OutputBuffer
+    returncode: int | None = None
+    done: bool = False
+    note: str = ""
+    timer: threading.Timer | None = field(default=None, repr=False)
+
+    def output(self) -> str:
+        return self.buffer.text(self.note)
+
+
+class Shell:
+    def __init__(
+        self,
+        shell_id: str,
+        settings: Settings,
+        command_dir: str,
+        console: deque[Record],
+    ) -> None:
+        self.id = shell_id
+        self.settings = settings
+        self.command_dir = command_dir
+        self.console = console
+        self.cwd = settings.home
+        self.alive = True
+        self.cond = threading.Condition()
+        self.current: Record | None = None
+        self._counter = 0
+        self._nonce = secrets.token_hex(8)
+        self._marker_start = b"\x1e\x1eTOOLAPI" + self._nonce.encode() + b":"
+        self._pending = bytearray()
+        self._ready = False
+        self._user = _user_name()
+        self._start()
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def _start(self) -> None:
+        rcfile = os.path.join(self.command_dir, f"{self.id}.{self._nonce}.rc")
+        with open(rcfile, "w", encoding="utf-8") as fh:
+            fh.write(_RCFILE.format(nonce=self._nonce))
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", TERMINAL_ROWS, TERMINAL_COLUMNS, 0, 0))
+        attrs = termios.tcgetattr(slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _CTTY_EXEC,
+                    "bash",
+                    "--noprofile",
+                    "--rcfile",
+                    rcfile,
+                    "--noediting",
+                    "-i",
+                ],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=self.settings.home,
+                env=_shell_env(self.settings),
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            os.close(slave)
+        self.master = master
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read_loop, name=f"shell-{self.id}", daemon=True)
+        self._reader.start()
+        self._waiter = threading.Thread(target=self._wait_loop, name=f"shell-{self.id}-wait", daemon=True)
+        self._waiter.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        with self.cond:
+            while not self._ready and self.alive:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.cond.wait(remaining)
+            ready = self._ready
+        if not ready:
+            self.kill()
+            raise ApiError(500, f"shell {self.id!r} did not start within {START_TIMEOUT_SECONDS:g} s")
+        log.info("shell %s started (pid %d)", self.id, self.pid)
+
+    def kill(self) -> list[int]:
+        """SIGKILL bash and everything in its session or below it."""
+        pids = _session_tree(self.pid) if self.proc.poll() is None else []
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._waiter.join(timeout=10)
+        if self._waiter.is_alive():
+            log.warning("shell %s: bash pid %d did not die", self.id, self.pid)
+        return pids
+
+    def _wait_loop(self) -> None:
+        """When bash exits (``exit``, killed), end its jobs like a closed
+        terminal would, let the reader drain the last output, and mark the
+        shell dead so the next exec starts a fresh one."""
+        self.proc.wait()
+        for pid in _session_members(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        # The reader ends once no process holds the pty's slave end any more.
+        self._reader.join(timeout=2)
+        with self.cond:
+            self._finish_on_death()
+        log.info("shell %s exited (%s)", self.id, self.proc.returncode)
+
+    # --- commands -----------------------------------------------------------
+
+    def exec(self, command: str, exec_dir: str | None, timeout: float) -> Record:
+        with self.cond:
+            if not self.alive:
+                raise conflict(f"shell {self.id!r} has exited")
+            if self.current is not None and not self.current.done:
+                raise conflict(
+                    f"shell {self.id!r} is still running {self.current.command!r}; "
+                    "use /shell/wait, /shell/write or /shell/kill first"
+                )
+            self._counter += 1
+            path = os.path.join(self.command_dir, f"{self.id}.{self._nonce}.{self._counter}.sh")
+            body = command if command.endswith("\n") else command + "\n"
+            if exec_dir is not None:
+                body = f"cd -- {shlex.quote(exec_dir)} || return\n" + body
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            record = Record(
+                ps1=self._ps1(exec_dir or self.cwd),
+                command=command,
+                buffer=OutputBuffer(self.settings.max_output_bytes),
+            )
+            self.console.append(record)
+            self.current = record
+            self._keep_echo_off()
+            os.write(self.master, f" source {shlex.quote(path)}\n".encode())
+            record.timer = threading.Timer(timeout, self._on_timeout, args=(record, timeout))
+            record.timer.daemon = True
+            record.timer.start()
+            return record
+
+    def write(self, data: bytes) -> Record:
+        with self.cond:
+            record = self.current
+            if record is None or record.done or not self.alive:
+                raise conflict(f"no command is running in shell {self.id!r}; use /shell/exec to run one")
+        # A program that does not read its input makes the pty write block, so
+        # type from a helper thread (outside the lock: the reader thread must
+        # keep draining output) and give up waiting after a while.
+        progress = [0]
+
+        def type_input() -> None:
+            view = memoryview(data)
+            try:
+                while view:
+                    written = os.write(self.master, view[:WRITE_CHUNK])
+                    view = view[written:]
+                    progress[0] += written
+            except OSError:
+                pass  # the shell went away; nothing left to type into
+
+        typist = threading.Thread(target=type_input, name=f"shell-{self.id}-input", daemon=True)
+        typist.start()
+        typist.join(WRITE_TIMEOUT_SECONDS)
+        if typist.is_alive():
+            raise conflict(
+                f"the program in shell {self.id!r} is not reading its input: {progress[0]} of {len(data)} "
+                f"bytes typed after {WRITE_TIMEOUT_SECONDS:g} s; the rest stays queued (/shell/kill drops it)"
+            )
+        return record
+
+    def wait(self, record: Record, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self.cond:
+            while not record.done:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.cond.wait(remaining)
+
+    def last(self) -> Record | None:
+        return self.current or (self.console[-1] if self.console else None)
+
+    def result(self, record: Record) -> models.ShellCommandResult:
+        with self.cond:
+            return models.ShellCommandResult(
+                id=self.id,
+                status="completed" if record.done else "running",
+                returncode=record.returncode,
+                output=record.output(),
+                console=self._console(),
+            )
+
+    def view(self) -> models.ShellViewResult:
+        with self.cond:
+            last = self.last()
+            return models.ShellViewResult(id=self.id, output=last.output() if last else "", console=self._console())
+
+    def _console(self) -> list[models.ConsoleRecord]:
+        return [models.ConsoleRecord(ps1=r.ps1, command=r.command, output=r.output()) for r in self.console]
+
+    # --- pty reader ---------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every slave fd is closed, bash is gone
+                chunk = b""
+            if not chunk:
+                break
+            with self.cond:
+                self._pending += chunk
+                self._consume()
+                self.cond.notify_all()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+    def _consume(self) -> None:
+        """Split the pending bytes into command output and prompt markers."""
+        start = self._marker_start
+        while self._pending:
+            idx = self._pending.find(start)
+            if idx < 0:
+                keep = _partial_suffix(self._pending, start)
+                self._emit(bytes(self._pending[: len(self._pending) - keep]))
+                del self._pending[: len(self._pending) - keep]
+                return
+            self._emit(bytes(self._pending[:idx]))
+            del self._pending[:idx]
+            end = self._pending.find(_MARKER_END, len(start))
+            if end < 0:
+                if len(self._pending) > _MAX_MARKER_BYTES:  # not our marker after all
+                    self._emit(bytes(self._pending[: len(start)]))
+                    del self._pending[: len(start)]
+                    continue
+                return
+            payload = bytes(self._pending[len(start) : end]).decode("utf-8", errors="replace")
+            del self._pending[: end + len(_MARKER_END)]
+            rc_text, _, cwd = payload.partition(":")
+            self._on_prompt(int(rc_text) if rc_text.lstrip("-").isdigit() else None, cwd)
+
+    def _emit(self, data: bytes) -> None:
+        if not data or not self._ready:
+            return  # output before the first prompt is bash start-up noise
+        target = self.current or (self.console[-1] if self.console else None)
+        if target is not None:
+            target.buffer.append(data)
+
+    def _on_prompt(self, returncode: int | None, cwd: str) -> None:
+        if cwd:
+            self.cwd = cwd
+        if not self._ready:
+            self._ready = True
+            return
+        record = self.current
+        if record is not None and not record.done:
+            record.returncode = returncode
+            self._close(record)
+
+    def _close(self, record: Record) -> None:
+        record.done = True
+        if record.timer is not None:
+            record.timer.cancel()
+        self.current = None
+        self.cond.notify_all()
+
+    def _finish_on_death(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        record = self.current
+        if record is not None and not record.done:
+            code = self.proc.returncode
+            record.returncode = 128 - code if code is not None and code < 0 else code
+            if not record.note:
+                record.note = "\n[shell exited]"
+            self._close(record)
+        self.cond.notify_all()
+        for name in os.listdir(self.command_dir):
+            if name.startswith(f"{self.id}.{self._nonce}."):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.command_dir, name))
+
+    def _on_timeout(self, record: Record, timeout: float) -> None:
+        with self.cond:
+            if record.done:
+                return
+            record.note = f"\n[command killed: timeout of {timeout:g} s reached]"
+            try:
+                foreground = os.tcgetpgrp(self.master)
+            except OSError:
+                foreground = -1
+        log.warning("shell %s: command timed out after %g s", self.id, timeout)
+        if foreground > 0 and foreground != self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(foreground, signal.SIGKILL)
+            self.wait(record, KILL_GRACE_SECONDS)
+        if not record.done:
+            # bash itself is busy (a builtin loop) or did not come back: kill it all.
+            self.kill()
+
+    # --- helpers ------------------------------------------------------------
+
+    def _keep_echo_off(self) -> None:
+        # A program that crashed in raw mode may have left echo on; the pty's
+        # termios are shared by both ends, so fix them from the master side.
+        try:
+            attrs = termios.tcgetattr(self.master)
+            if attrs[3] & termios.ECHO:
+                attrs[3] &= ~termios.ECHO
+                termios.tcsetattr(self.master, termios.TCSANOW, attrs)
+        except termios.error:
+            pass
+
+    def _ps1(self, cwd: str) -> str:
+        home = self.settings.home
+        shown = cwd
+        if home != "/" and (cwd == home or cwd.startswith(home + "/")):
+            shown = "~" + cwd[len(home) :]
+        return f"{self._user}@{self.settings.hostname}:{shown} $"
+
+
+class ShellManager:
+    def __init__(self, settings: Settings, policy: PathPolicy) -> None:
+        self.settings = settings
+        self.policy = policy
+        self._shells: dict[str, Shell] = {}
+        self._lock = threading.Lock()
+        self.command_dir = tempfile.mkdtemp(prefix="toolapi-shells-")
+
+    def exec(self, req: models.ShellExecRequest) -> models.ShellCommandResult:
+        exec_dir = None
+        if req.exec_dir is not None:
+            exec_dir = self.policy.resolve(req.exec_dir)
+            if not os.path.isdir(exec_dir):
+                raise ApiError(400, f"exec_dir {exec_dir} is not a directory")
+        timeout = min(req.timeout_seconds or self.settings.max_command_seconds,
+                      self.settings.max_command_seconds)  # fmt: skip
+        shell = self._get_or_start(req.id)
+        record = shell.exec(req.command, exec_dir, timeout)
+        shell.wait(record, req.wait_seconds)
+        return shell.result(record)
+
+    def view(self, req: models.ShellIdRequest) -> models.ShellViewResult:
+        return self._get(req.id).view()
+
+    def wait(self, req: models.ShellWaitRequest) -> models.ShellCommandResult:
+        shell = self._get(req.id)
+        record = shell.last()
+        if record is None:
+            raise not_found(f"shell {req.id!r} has run no command")
+        shell.wait(record, req.seconds)
+        return shell.result(record)
+
+    def write(self, req: models.ShellWriteRequest) -> models.ShellCommandResult:
+        shell = self._get(req.id)
+        data = req.input.encode("utf-8")
+        if req.press_enter:
+            data += models.KEYS["enter"]
+        if req.key is not None:
+            data += models.KEYS[req.key]
+        record = shell.write(data)
+        shell.wait(record, req.wait_seconds)
+        return shell.result(record)
+
+    def kill(self, req: models.ShellIdRequest) -> models.ShellKillResult:
+        with self._lock:
+            shell = self._shells.pop(req.id, None)
+        if shell is None:
+            raise not_found(f"no shell named {req.id!r}")
+        pids = shell.kill()
+        last = shell.last()
+        return models.ShellKillResult(id=req.id, killed_pids=sorted(pids), output=last.output() if last else "")
+
+    def close_all(self) -> None:
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        for shell in shells:
+            shell.kill()
+        shutil.rmtree(self.command_dir, ignore_errors=True)
+
+    def _get(self, shell_id: str) -> Shell:
+        with self._lock:
+            shell = self._shells.get(shell_id)
+        if shell is None:
+            raise not_found(f"no shell named {shell_id!r}")
+        return shell
+
+    def _get_or_start(self, shell_id: str) -> Shell:
+        with self._lock:
+            shell = self._shells.get(shell_id)
+            if shell is not None and shell.alive:
+                return shell
+            if shell is None and len(self._shells) >= self.settings.max_shells:
+                raise ApiError(429, f"too many shells ({self.settings.max_shells}); kill one with /shell/kill")
+            # A dead shell (its bash exited) is replaced, keeping its console.
+            console: deque[Record] = (
+                shell.console if shell is not None else deque(maxlen=self.settings.max_console_records)
+            )
+            shell = Shell(shell_id, self.settings, self.command_dir, console)
+            self._shells[shell_id] = shell
+            return shell
+
+
+def _shell_env(settings: Settings) -> dict[str, str]:
+    # The shells are the agent's: they get no tool-API configuration, and
+    # above all not the token.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLAPI_")}
+    env["HOME"] = settings.home
+    env["TERM"] = "xterm-256color"
+    env["PAGER"] = "cat"
+    env["GIT_PAGER"] = "cat"
+    env["COLUMNS"] = str(TERMINAL_COLUMNS)
+    env["LINES"] = str(TERMINAL_ROWS)
+    env.setdefault("LANG", "C.UTF-8")
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return env
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _partial_suffix(data: bytearray, marker: bytes) -> int:
+    """Length of the longest tail of data that is a head of marker."""
+    for size in range(min(len(marker) - 1, len(data)), 0, -1):
+        if data.endswith(marker[:size]):
+            return size
+    return 0
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for pid, (_, session) in _process_table().items():
+        if session == sid:
+            members.append(pid)
+    return members
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, session id), from /proc."""
+    table: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        table[int(name)] = (int(fields[1]), int(fields[3]))
+    return table
+
+
+def _session_tree(root_pid: int) -> list[int]:
+    """root_pid, every process in its session, and every descendant (some
+    leave the session with setsid)."""
+    table = _process_table()
+    found = {root_pid} | {pid for pid, (_, sid) in table.items() if sid == root_pid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return sorted(found)

@@ -1,0 +1,94 @@
+"""`WS /api/v1/sessions/{id}/vnc?ticket=...`: relays the session's sandbox screen (RFB over
+WebSocket, subprotocol `binary`) to and from its websockify. Thin: the ticket is checked by
+`vnc_ticket_redeem`, view-only input is dropped by `rfb.ViewOnlyFilter`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+import websockets
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from .rfb import RfbProtocolError, ViewOnlyFilter
+from .tickets import TicketRefused, VncGrant, vnc_ticket_redeem
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "binary"
+UPSTREAM_OPEN_TIMEOUT_SECONDS = 10
+CLOSE_UPSTREAM_FAILED = 1011
+CLOSE_PROTOCOL = 1008
+
+
+@database_sync_to_async
+def _redeem(ticket: str, session_id: str, user: Any) -> VncGrant:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    return vnc_ticket_redeem(ticket=ticket, session_id=session_id, user_id=user_id)
+
+
+class SandboxVncConsumer(AsyncWebsocketConsumer):
+    upstream: Any = None
+    pump: asyncio.Task[None] | None = None
+    view_filter: ViewOnlyFilter | None = None
+
+    async def connect(self) -> None:
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        ticket = (parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("ticket") or [""])[0]
+        await self.accept(subprotocol=SUBPROTOCOL)
+        try:
+            grant = await _redeem(ticket, session_id, self.scope.get("user"))
+        except TicketRefused as refused:
+            await self.close(code=refused.code)
+            return
+        try:
+            self.upstream = await websockets.connect(
+                grant.vnc_ws_url,
+                subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
+                open_timeout=UPSTREAM_OPEN_TIMEOUT_SECONDS,
+                max_size=None,
+                compression=None,
+                ping_interval=None,
+            )
+        except (OSError, TimeoutError, websockets.WebSocketException):
+            logger.warning("VNC of session %s: the sandbox's websockify did not answer", session_id)
+            await self.close(code=CLOSE_UPSTREAM_FAILED)
+            return
+        self.view_filter = ViewOnlyFilter() if grant.view_only else None
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            async for message in self.upstream:
+                await self.send(bytes_data=message if isinstance(message, bytes) else message.encode())
+        except websockets.ConnectionClosed:
+            pass
+        with contextlib.suppress(Exception):
+            await self.close()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.upstream is None:
+            return
+        data = bytes_data if bytes_data is not None else (text_data or "").encode()
+        if self.view_filter is not None:
+            try:
+                data = self.view_filter.feed(data)
+            except RfbProtocolError:
+                await self.close(code=CLOSE_PROTOCOL)
+                return
+        if data:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self.upstream.send(data)
+
+    async def disconnect(self, code: int) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+        if self.upstream is not None:
+            with contextlib.suppress(Exception):
+                await self.upstream.close()

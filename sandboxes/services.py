@@ -1,0 +1,315 @@
+"""Sandbox lifecycle: create, acquire (lease), touch, release, destroy, reap, refill the pool.
+
+Every state change is a compare-and-set on `status`. No transaction or row lock is held
+across a backend call (starting a container takes seconds): the row is written before
+and after, and a row's state decides who owns the instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anker_project.errors import ApplicationError
+from anker_project.redis_client import get_redis
+
+from .backends import InstanceState, SandboxBackend, SandboxEndpoint, SandboxStartError, get_backend
+from .models import LIVE_STATUSES, Sandbox, SandboxStatus
+from .selectors import sandbox_tool_api
+from .tool_api import ToolApiClient
+
+logger = logging.getLogger(__name__)
+
+ACQUIRE_ATTEMPTS = 5
+POOL_CANDIDATES = 5
+PROVISION_POLL_SECONDS = 0.2
+STALE_STOPPING = timedelta(minutes=5)
+POOL_REFILL_LOCK = "sandboxes:pool-refill"
+
+
+class SandboxUnavailableError(ApplicationError):
+    """No sandbox could be had; the message is shown to the user."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class SandboxHandle:
+    """What the agent gets: the tool API client, Chromium's CDP URL, and its working dir.
+
+    `replaced` is true when the session's previous sandbox had stopped and this is a new
+    one (its files and shells are gone; tell the user).
+    """
+
+    sandbox_id: str
+    tool_api: ToolApiClient
+    cdp_url: str | None
+    home: str
+    replaced: bool = False
+
+
+def _handle(sandbox: Sandbox, *, replaced: bool) -> SandboxHandle:
+    return SandboxHandle(
+        sandbox_id=str(sandbox.id),
+        tool_api=sandbox_tool_api(sandbox),
+        cdp_url=sandbox.cdp_url or None,
+        home=sandbox.home,
+        replaced=replaced,
+    )
+
+
+def _lease_end() -> datetime:
+    return timezone.now() + timedelta(minutes=settings.SANDBOX_TTL_MINUTES)
+
+
+def _endpoint_fields(endpoint: SandboxEndpoint) -> dict[str, str]:
+    return {
+        "tool_api_url": endpoint.tool_api_url,
+        "tool_api_socket": endpoint.tool_api_socket or "",
+        "token": endpoint.token,
+        "cdp_url": endpoint.cdp_url or "",
+        "vnc_ws_url": endpoint.vnc_ws_url or "",
+        "home": endpoint.home,
+        "services": ",".join(endpoint.services),
+    }
+
+
+def _alive(sandbox: Sandbox) -> bool:
+    try:
+        return get_backend(sandbox.backend).status(str(sandbox.id)) is InstanceState.RUNNING
+    except Exception:  # an engine that does not answer cannot vouch for it
+        logger.warning("could not check sandbox %s", sandbox.id, exc_info=True)
+        return False
+
+
+def _schedule_pool_refill() -> None:
+    if settings.SANDBOX_POOL_SIZE > 0:
+        from .tasks import pool_refill
+
+        transaction.on_commit(lambda: pool_refill.delay())
+
+
+def sandbox_create(*, session_id: str | None = None, backend: SandboxBackend | None = None) -> Sandbox:
+    """Start a sandbox: for the session (leased to it) or, without one, for the warm pool.
+
+    Raises SandboxUnavailableError when the backend cannot start it, and IntegrityError
+    when the session already holds a live sandbox.
+    """
+    backend = backend or get_backend()
+    with transaction.atomic():
+        sandbox = Sandbox.objects.create(
+            backend=backend.name,
+            session_id=session_id,
+            status=SandboxStatus.PROVISIONING,
+            isolation=backend.isolation(),
+        )
+    try:
+        endpoint = backend.create(str(sandbox.id))
+    except (SandboxStartError, OSError) as exc:
+        Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.PROVISIONING).update(
+            status=SandboxStatus.FAILED, error=str(exc)[:2000], stopped_at=timezone.now()
+        )
+        logger.warning("sandbox %s did not start: %s", sandbox.id, exc)
+        raise SandboxUnavailableError(f"Could not start a sandbox: {exc}") from exc
+    now = timezone.now()
+    fields = _endpoint_fields(endpoint)
+    if session_id is not None:
+        target = {"status": SandboxStatus.IN_USE, "claimed_at": now, "lease_expires_at": _lease_end()}
+    else:
+        target = {"status": SandboxStatus.READY}
+    if not Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.PROVISIONING).update(
+        ready_at=now, **fields, **target
+    ):
+        # Destroyed while it started (its session was deleted, an admin destroyed it).
+        backend.destroy(str(sandbox.id))
+        raise SandboxUnavailableError("The sandbox was stopped while it started")
+    sandbox.refresh_from_db()
+    logger.info("sandbox %s ready (%s)", sandbox.id, backend.name)
+    return sandbox
+
+
+def _claim_from_pool(*, session_id: str, backend_name: str) -> Sandbox | None:
+    """Atomically give one ready pool sandbox to the session (CAS on session IS NULL AND ready)."""
+    candidates = list(
+        Sandbox.objects.filter(status=SandboxStatus.READY, session__isnull=True, backend=backend_name)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:POOL_CANDIDATES]
+    )
+    for pk in candidates:
+        now = timezone.now()
+        with transaction.atomic():
+            claimed = Sandbox.objects.filter(pk=pk, status=SandboxStatus.READY, session__isnull=True).update(
+                status=SandboxStatus.IN_USE, session_id=session_id, claimed_at=now, lease_expires_at=_lease_end()
+            )
+        if not claimed:
+            continue  # another session took it first
+        sandbox = Sandbox.objects.get(pk=pk)
+        if _alive(sandbox):
+            return sandbox
+        sandbox_mark_failed(sandbox_id=str(pk), error="its instance had stopped while in the pool")
+    return None
+
+
+def sandbox_acquire(*, session_id: str) -> SandboxHandle:
+    """The session's sandbox: its live one (lease renewed); else one from the warm pool; else
+    a new one. A leased sandbox whose instance died is marked failed and replaced, and the
+    handle says `replaced=True`.
+    """
+    backend = get_backend()
+    replaced = False
+    for _attempt in range(ACQUIRE_ATTEMPTS):
+        current = Sandbox.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).first()
+        if current is not None and current.status == SandboxStatus.PROVISIONING:
+            _wait_while_provisioning(str(current.pk))
+            continue
+        if current is not None:
+            if _alive(current):
+                Sandbox.objects.filter(pk=current.pk, status=SandboxStatus.IN_USE).update(lease_expires_at=_lease_end())
+                return _handle(current, replaced=replaced)
+            sandbox_mark_failed(sandbox_id=str(current.pk), error="its instance stopped while leased")
+            replaced = True
+        try:
+            sandbox = _claim_from_pool(session_id=session_id, backend_name=backend.name)
+            if sandbox is not None:
+                _schedule_pool_refill()
+                return _handle(sandbox, replaced=replaced)
+            sandbox = sandbox_create(session_id=session_id, backend=backend)
+            return _handle(sandbox, replaced=replaced)
+        except IntegrityError:
+            continue  # a concurrent acquire gave the session a sandbox: use that one
+    raise SandboxUnavailableError("Could not get a sandbox for this session; try again")
+
+
+def _wait_while_provisioning(sandbox_id: str) -> None:
+    deadline = time.monotonic() + settings.SANDBOX_START_TIMEOUT_SECONDS + 5
+    while time.monotonic() < deadline:
+        if not Sandbox.objects.filter(pk=sandbox_id, status=SandboxStatus.PROVISIONING).exists():
+            return
+        time.sleep(PROVISION_POLL_SECONDS)
+
+
+def sandbox_touch(*, session_id: str) -> None:
+    """Renew the session's lease (turn heartbeats: model time counts as activity)."""
+    Sandbox.objects.filter(session_id=session_id, status=SandboxStatus.IN_USE).update(lease_expires_at=_lease_end())
+
+
+def sandbox_extend_lease(*, sandbox_id: str, minutes: int) -> bool:
+    return bool(
+        Sandbox.objects.filter(pk=sandbox_id, status=SandboxStatus.IN_USE).update(
+            lease_expires_at=timezone.now() + timedelta(minutes=minutes)
+        )
+    )
+
+
+def sandbox_release_for_session(*, session_id: str) -> None:
+    """Destroy the session's sandbox (the session is being deleted)."""
+    for pk in Sandbox.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).values_list("pk", flat=True):
+        sandbox_destroy(sandbox_id=str(pk))
+
+
+def _stop_instance(sandbox: Sandbox) -> bool:
+    """Destroy the instance of a sandbox this caller moved to `stopping`."""
+    try:
+        get_backend(sandbox.backend).destroy(str(sandbox.pk))
+    except Exception as exc:
+        logger.exception("could not destroy sandbox %s", sandbox.pk)
+        Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.STOPPING).update(
+            status=SandboxStatus.FAILED, error=f"destroy failed: {exc}"[:2000]
+        )
+        return False
+    Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.STOPPING).update(
+        status=SandboxStatus.STOPPED, stopped_at=timezone.now(), token=""
+    )
+    return True
+
+
+def sandbox_destroy(*, sandbox_id: str) -> bool:
+    """Stop and remove a live sandbox. False when it was not live (already gone or going)."""
+    if not Sandbox.objects.filter(pk=sandbox_id, status__in=LIVE_STATUSES).update(status=SandboxStatus.STOPPING):
+        return False
+    return _stop_instance(Sandbox.objects.get(pk=sandbox_id))
+
+
+def sandbox_mark_failed(*, sandbox_id: str, error: str) -> bool:
+    """A live sandbox whose instance died: mark it failed and remove what is left of it."""
+    if not Sandbox.objects.filter(pk=sandbox_id, status__in=LIVE_STATUSES).update(
+        status=SandboxStatus.FAILED, error=error, stopped_at=timezone.now(), token=""
+    ):
+        return False
+    sandbox = Sandbox.objects.get(pk=sandbox_id)
+    logger.warning("sandbox %s failed: %s", sandbox_id, error)
+    try:
+        get_backend(sandbox.backend).destroy(sandbox_id)
+    except Exception:
+        logger.warning("could not remove the remains of sandbox %s", sandbox_id, exc_info=True)
+    return True
+
+
+def sandboxes_reap() -> dict[str, int]:
+    """Destroy expired leases, fail sandboxes whose instance vanished or never started,
+    and remove every instance of ours (our prefix / directory) the DB does not hold live."""
+    counts = {"expired": 0, "vanished": 0, "stale": 0, "orphans": 0}
+    now = timezone.now()
+    for sandbox in Sandbox.objects.filter(status=SandboxStatus.IN_USE, lease_expires_at__lt=now):
+        # The lease is part of the CAS: a touch that lands first keeps the sandbox.
+        if Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.IN_USE, lease_expires_at__lt=now).update(
+            status=SandboxStatus.STOPPING
+        ):
+            counts["expired"] += _stop_instance(sandbox)
+    for sandbox in Sandbox.objects.filter(status__in=(SandboxStatus.READY, SandboxStatus.IN_USE)):
+        if not _alive(sandbox):
+            counts["vanished"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="its instance vanished")
+    stale_before = now - timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS + 60)
+    for sandbox in Sandbox.objects.filter(status=SandboxStatus.PROVISIONING, created_at__lt=stale_before):
+        counts["stale"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished starting")
+    Sandbox.objects.filter(status=SandboxStatus.STOPPING, updated_at__lt=now - STALE_STOPPING).update(
+        status=SandboxStatus.STOPPED, stopped_at=now
+    )  # their instances, if any, are orphans removed below
+    backend = get_backend()
+    instances = backend.list()
+    known = {
+        str(pk)
+        for pk in Sandbox.objects.filter(pk__in=instances, status__in=LIVE_STATUSES).values_list("pk", flat=True)
+    }
+    for sandbox_id in instances:
+        if sandbox_id not in known:
+            logger.warning("removing orphan sandbox instance %s (%s)", sandbox_id, backend.name)
+            backend.destroy(sandbox_id)
+            counts["orphans"] += 1
+    return counts
+
+
+def sandbox_pool_refill() -> int:
+    """Start sandboxes until SANDBOX_POOL_SIZE are ready (or starting) for the pool.
+
+    One refill at a time (a Redis lock), so two beats never overshoot. Returns how many started.
+    """
+    lock = get_redis().lock(POOL_REFILL_LOCK, timeout=settings.SANDBOX_START_TIMEOUT_SECONDS * 4 + 60)
+    if not lock.acquire(blocking=False):
+        return 0
+    started = 0
+    try:
+        backend = get_backend()
+        unclaimed = Sandbox.objects.filter(session__isnull=True, backend=backend.name)
+        missing = (
+            settings.SANDBOX_POOL_SIZE
+            - unclaimed.filter(status__in=(SandboxStatus.READY, SandboxStatus.PROVISIONING)).count()
+        )
+        for _ in range(max(0, missing)):
+            try:
+                sandbox_create(backend=backend)
+            except SandboxUnavailableError:
+                break  # logged; the next beat tries again
+            started += 1
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            logger.debug("pool refill lock already expired")
+    return started

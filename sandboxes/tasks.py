@@ -1,0 +1,20 @@
+"""Celery tasks (queue `sandboxes`): thin wrappers around one service each."""
+
+from celery import shared_task
+
+from .services import sandbox_destroy, sandbox_pool_refill, sandboxes_reap
+
+
+@shared_task(name="sandboxes.reap")
+def reap() -> dict[str, int]:
+    return sandboxes_reap()
+
+
+@shared_task(name="sandboxes.pool_refill")
+def pool_refill() -> int:
+    return sandbox_pool_refill()
+
+
+@shared_task(name="sandboxes.destroy")
+def destroy(sandbox_id: str) -> bool:
+    return sandbox_destroy(sandbox_id=sandbox_id)

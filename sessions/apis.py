@@ -1,0 +1,49 @@
+"""Session collection endpoints of the seed's API: create and list."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anker_project.envelope import ok
+
+from .models import SessionMode
+from .selectors import session_list, session_list_item
+from .services import session_create
+
+
+class SessionItemSerializer(serializers.Serializer):
+    session_id = serializers.CharField()
+    title = serializers.CharField()
+    latest_message = serializers.CharField()
+    latest_message_at = serializers.IntegerField(allow_null=True, help_text="unix seconds")
+    status = serializers.ChoiceField(choices=["pending", "running", "waiting", "completed", "failed"])
+    unread_message_count = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=SessionMode.values)
+
+
+class SessionCollectionApi(APIView):
+    class CreateInput(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=SessionMode.values, required=False, default=SessionMode.AGENT)
+
+    @extend_schema(
+        summary="List the caller's sessions",
+        responses=inline_serializer("SessionList", {"sessions": SessionItemSerializer(many=True)}),
+    )
+    def get(self, request: Request) -> Response:
+        items = [session_list_item(s) for s in session_list(user=request.user)]
+        return ok({"sessions": items})
+
+    @extend_schema(
+        summary="Create a session",
+        request=CreateInput,
+        responses=inline_serializer("SessionCreated", {"session_id": serializers.CharField()}),
+    )
+    def put(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        serializer = self.CreateInput(data=data)
+        serializer.is_valid(raise_exception=True)
+        assert request.user.pk is not None  # IsAuthenticated
+        session = session_create(owner_id=request.user.pk, mode=serializer.validated_data["mode"])
+        return ok({"session_id": session.id})

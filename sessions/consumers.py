@@ -1,0 +1,106 @@
+"""WebSocket readers: one session's events, and the caller's session list. Thin by design."""
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from anker_project.errors import NotFoundError
+
+from .publisher import user_sessions_group
+from .selectors import session_get, session_list, session_list_item
+from .services import session_mark_read
+from .streams import session_events
+
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_NOT_FOUND = 4004
+CLOSE_BAD_REQUEST = 4002
+
+
+@database_sync_to_async
+def _owned_session(user: Any, session_id: str) -> bool:
+    try:
+        session_get(user=user, session_id=session_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+@database_sync_to_async
+def _mark_read(user: Any, session_id: str) -> None:
+    with contextlib.suppress(NotFoundError):  # deleted meanwhile
+        session_mark_read(session=session_get(user=user, session_id=session_id))
+
+
+@database_sync_to_async
+def _list_items(user: Any) -> list[dict[str, Any]]:
+    return [session_list_item(s) for s in session_list(user=user)]
+
+
+class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
+    """`WS /api/v1/ws/sessions/{id}?after=<seq>`: replay, then live, as `{"event", "data"}` frames."""
+
+    pump: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if not await _owned_session(user, session_id):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        raw_after = (parse_qs(self.scope.get("query_string", b"").decode()).get("after") or ["0"])[0]
+        try:
+            after = max(0, int(raw_after or 0))
+        except ValueError:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        self.pump = asyncio.create_task(self._pump(session_id, after))
+
+    async def _pump(self, session_id: str, after: int) -> None:
+        user = self.scope["user"]
+        await _mark_read(user, session_id)
+        async for event in session_events(session_id, after):
+            assert isinstance(event, dict)
+            await self.send_json({"event": event["type"], "data": event})
+            if event["type"] == "message" and event.get("role") == "assistant":
+                await _mark_read(user, session_id)  # someone is watching: nothing is unread
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"event": "pong", "data": {}})
+
+    async def disconnect(self, code: int) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+
+
+class SessionListConsumer(AsyncJsonWebsocketConsumer):
+    """`WS /api/v1/ws/sessions`: a snapshot of the caller's sessions, then upserts and removals."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.group = user_sessions_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"op": "snapshot", "sessions": await _list_items(user)})
+
+    async def sessions_update(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["payload"])
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -1,0 +1,154 @@
+"""The one schema of session events.
+
+Every event the system emits is one of the models below. The publisher stores the
+model's dump in the event log and sends the very same dump to readers: over WebSocket
+as ``{"event": type, "data": dump}`` and over SSE as ``id: seq`` / ``event: type`` /
+``data: json(dump)``. ``event_id`` (the ``seq`` as a string), ``seq`` and ``timestamp``
+are assigned by the publisher; producers leave them unset.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+StepStatus = Literal["pending", "running", "completed", "failed"]
+SessionStatusValue = Literal["pending", "running", "waiting", "completed", "failed"]
+ToolStatus = Literal["calling", "called"]
+Role = Literal["user", "assistant"]
+
+
+class FileInfo(BaseModel):
+    """A file attached to a message: stored in GridFS, downloadable by its owner."""
+
+    file_id: str
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    file_url: str = ""
+
+
+class PlanStep(BaseModel):
+    id: str
+    description: str
+    status: StepStatus = "pending"
+    result: str | None = None
+
+
+class ConsoleRecord(BaseModel):
+    ps1: str
+    command: str
+    output: str
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = ""
+    seq: int = 0
+    timestamp: int = Field(default_factory=lambda: int(time.time()))
+    turn_id: str | None = None
+
+
+class MessageEvent(_EventBase):
+    type: Literal["message"] = "message"
+    role: Role
+    content: str
+    attachments: list[FileInfo] = Field(default_factory=list)
+
+
+class MessageDeltaEvent(_EventBase):
+    """A piece of the assistant's answer while it streams; the full ``message`` follows."""
+
+    type: Literal["message_delta"] = "message_delta"
+    role: Role = "assistant"
+    delta: str
+
+
+class TitleEvent(_EventBase):
+    type: Literal["title"] = "title"
+    title: str
+
+
+class PlanEvent(_EventBase):
+    type: Literal["plan"] = "plan"
+    steps: list[PlanStep]
+
+
+class StepEvent(_EventBase):
+    type: Literal["step"] = "step"
+    id: str
+    description: str
+    status: StepStatus
+    result: str | None = None
+
+
+class ToolEvent(_EventBase):
+    """A tool call: sent with ``status="calling"`` before and ``"called"`` after.
+
+    ``name`` is the toolkit (shell, file, browser, search, message), ``function`` the
+    tool; ``content`` is what the UI shows (console records, file text, a screenshot
+    file, search results) and is only set on ``called``.
+    """
+
+    type: Literal["tool"] = "tool"
+    tool_call_id: str
+    name: str
+    function: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    status: ToolStatus
+    content: dict[str, Any] | None = None
+
+
+class ErrorEvent(_EventBase):
+    type: Literal["error"] = "error"
+    error: str
+
+
+class DoneEvent(_EventBase):
+    type: Literal["done"] = "done"
+
+
+class WaitEvent(_EventBase):
+    """The agent asked the user something; the turn ends ``waiting``."""
+
+    type: Literal["wait"] = "wait"
+
+
+class StatusEvent(_EventBase):
+    type: Literal["status"] = "status"
+    status: SessionStatusValue
+
+
+Event = Annotated[
+    MessageEvent
+    | MessageDeltaEvent
+    | TitleEvent
+    | PlanEvent
+    | StepEvent
+    | ToolEvent
+    | ErrorEvent
+    | DoneEvent
+    | WaitEvent
+    | StatusEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+# A turn's stream ends with one of these.
+TERMINAL_TYPES = frozenset({"done", "error", "wait"})
+
+
+def event_parse(data: dict[str, Any]) -> Event:
+    """Validate a stored or received dump back into its model."""
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON schema of every event; the frontend's types are generated from it."""
+    schema = EVENT_ADAPTER.json_schema(mode="serialization")
+    schema["title"] = "AnkerEvent"
+    return schema

@@ -1,0 +1,189 @@
+"""Files of a user's sessions, in GridFS: uploads, files the agent delivers, screenshots.
+
+Every read is owner-scoped: another user's file id is "not found". Metadata lives in the
+GridFS file document (`metadata.owner_id`, `metadata.session_id`, `metadata.source`);
+lists use `find` on it, never `count_documents` (the Mongo-compatible server used in
+tests cannot count on nested `fs.files` fields: reference/infra.md, addendum).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+import gridfs
+from bson import ObjectId
+from bson.errors import InvalidId
+from django.conf import settings
+from pymongo.errors import PyMongoError
+
+from anker_project.errors import ApplicationError, NotFoundError
+
+from .events import FileInfo
+from .mongo import get_db
+
+BUCKET = "files"
+CHUNK_BYTES = 255 * 1024
+MAX_FILENAME_CHARS = 200
+
+
+class FileTooLargeError(ApplicationError):
+    status = 413
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    file_id: str
+    filename: str
+    content_type: str
+    size: int
+    owner_id: int
+    session_id: str | None
+    source: str
+    uploaded_at: datetime
+
+    def info(self) -> FileInfo:
+        return FileInfo(
+            file_id=self.file_id,
+            filename=self.filename,
+            content_type=self.content_type,
+            size=self.size,
+            file_url=file_url(self.file_id),
+        )
+
+
+def file_url(file_id: str) -> str:
+    return f"/api/v1/files/{file_id}/download"
+
+
+def _bucket() -> gridfs.GridFSBucket:
+    return gridfs.GridFSBucket(get_db(), bucket_name=BUCKET, chunk_size_bytes=CHUNK_BYTES)
+
+
+def clean_filename(name: str) -> str:
+    """The last path component, without control characters; never empty."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".") or "file"
+    return base[:MAX_FILENAME_CHARS]
+
+
+def _from_doc(doc: dict) -> StoredFile:
+    meta = doc.get("metadata") or {}
+    return StoredFile(
+        file_id=str(doc["_id"]),
+        filename=doc.get("filename") or "file",
+        content_type=meta.get("content_type") or "application/octet-stream",
+        size=int(doc.get("length", 0)),
+        owner_id=int(meta.get("owner_id", 0)),
+        session_id=meta.get("session_id"),
+        source=meta.get("source", "upload"),
+        uploaded_at=doc.get("uploadDate") or datetime.now(UTC),
+    )
+
+
+def file_store(
+    *,
+    owner_id: int,
+    filename: str,
+    data: bytes | BinaryIO,
+    session_id: str | None = None,
+    content_type: str | None = None,
+    source: str = "upload",
+    max_bytes: int | None = None,
+) -> StoredFile:
+    """Store a file for `owner_id`. Raises FileTooLargeError past `max_bytes` (nothing is kept)."""
+    name = clean_filename(filename)
+    ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    cap = settings.FILE_UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
+    metadata = {"owner_id": owner_id, "session_id": session_id, "source": source, "content_type": ctype}
+    known_size = len(data) if isinstance(data, bytes) else getattr(data, "size", None)
+    if isinstance(known_size, int) and known_size > cap:
+        raise FileTooLargeError(f"the file is larger than the {cap} byte limit")
+    bucket = _bucket()
+    stream = bucket.open_upload_stream(name, metadata=metadata)
+    written = 0
+    try:
+        if isinstance(data, bytes):
+            if len(data) > cap:
+                raise FileTooLargeError(f"the file is larger than the {cap} byte limit")
+            stream.write(data)
+            written = len(data)
+        else:
+            while chunk := data.read(CHUNK_BYTES):
+                written += len(chunk)
+                if written > cap:
+                    raise FileTooLargeError(f"the file is larger than the {cap} byte limit")
+                stream.write(chunk)
+        stream.close()
+    except BaseException:
+        # Nothing may have reached the server yet, and then aborting fails: the error that matters is ours.
+        with contextlib.suppress(PyMongoError):
+            stream.abort()
+        raise
+    return StoredFile(
+        file_id=str(stream._id),
+        filename=name,
+        content_type=ctype,
+        size=written,
+        owner_id=owner_id,
+        session_id=session_id,
+        source=source,
+        uploaded_at=datetime.now(UTC),
+    )
+
+
+def _object_id(file_id: str) -> ObjectId:
+    try:
+        return ObjectId(file_id)
+    except (InvalidId, TypeError):
+        raise NotFoundError("File not found") from None
+
+
+def file_get(*, owner_id: int, file_id: str) -> StoredFile:
+    doc = get_db()[f"{BUCKET}.files"].find_one({"_id": _object_id(file_id), "metadata.owner_id": owner_id})
+    if doc is None:
+        raise NotFoundError("File not found")
+    return _from_doc(doc)
+
+
+def file_chunks(*, owner_id: int, file_id: str) -> tuple[StoredFile, Iterator[bytes]]:
+    """The file and an iterator over its bytes (for a streamed download)."""
+    stored = file_get(owner_id=owner_id, file_id=file_id)
+    grid_out = _bucket().open_download_stream(ObjectId(stored.file_id))
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while chunk := grid_out.read(CHUNK_BYTES):
+                yield chunk
+        finally:
+            grid_out.close()
+
+    return stored, chunks()
+
+
+def file_read_bytes(*, owner_id: int, file_id: str) -> tuple[StoredFile, bytes]:
+    stored, chunks = file_chunks(owner_id=owner_id, file_id=file_id)
+    return stored, b"".join(chunks)
+
+
+def files_of_session(*, owner_id: int, session_id: str, limit: int = 1000) -> list[StoredFile]:
+    cursor = (
+        get_db()[f"{BUCKET}.files"]
+        .find({"metadata.owner_id": owner_id, "metadata.session_id": session_id})
+        .sort("uploadDate", 1)
+        .limit(limit)
+    )
+    return [_from_doc(doc) for doc in cursor]
+
+
+def files_delete_of_session(*, session_id: str) -> int:
+    """Delete a session's files (with the session). Returns how many."""
+    bucket = _bucket()
+    ids = [doc["_id"] for doc in get_db()[f"{BUCKET}.files"].find({"metadata.session_id": session_id}, {"_id": 1})]
+    for oid in ids:
+        bucket.delete(oid)
+    return len(ids)

@@ -1,0 +1,47 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(8)
+
+
+class SessionStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SessionMode(models.TextChoices):
+    AGENT = "agent", "Agent (plans and uses tools in a sandbox)"
+    LITE = "lite", "Lite (one model answer, no tools)"
+
+
+class Session(models.Model):
+    """A conversation. Its events live in the event log (MongoDB), keyed by `id`.
+
+    `title`, `status` and the `latest_message*` columns are a summary of the log, kept
+    by `session_apply_event` so the session list is one indexed query.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_session_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sessions")
+    title = models.CharField(max_length=200, blank=True, default="")
+    mode = models.CharField(max_length=16, choices=SessionMode.choices, default=SessionMode.AGENT)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.PENDING)
+    latest_message = models.TextField(blank=True, default="")
+    latest_message_at = models.DateTimeField(null=True, blank=True)
+    unread_message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="session_owner_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.title or '(untitled)'}"

@@ -1,0 +1,82 @@
+"""Every write to sessions and their event log."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from anker_project.errors import ApplicationError
+
+from . import eventlog
+from .models import Session, SessionMode
+from .publisher import group_send, user_sessions_group
+from .selectors import session_list_item
+
+LATEST_MESSAGE_CHARS = 500
+
+
+def _notify_list(session: Session) -> None:
+    group_send(
+        user_sessions_group(session.owner_id),
+        {"type": "sessions.update", "payload": {"op": "upsert", "session": session_list_item(session)}},
+    )
+
+
+def session_create(*, owner_id: int, mode: str = SessionMode.LITE) -> Session:
+    if mode not in SessionMode.values:
+        raise ApplicationError(f"mode must be one of {', '.join(SessionMode.values)}")
+    session = Session.objects.create(owner_id=owner_id, mode=mode)
+    eventlog.counter_create(session.id)
+    _notify_list(session)
+    return session
+
+
+def session_rename(*, session: Session, title: str) -> Session:
+    title = title.strip()
+    if not title:
+        raise ApplicationError("title must not be empty")
+    Session.objects.filter(pk=session.pk).update(title=title[:200])
+    session.refresh_from_db()
+    _notify_list(session)
+    return session
+
+
+def session_mark_read(*, session: Session) -> None:
+    if session.unread_message_count:
+        Session.objects.filter(pk=session.pk).update(unread_message_count=0)
+        session.unread_message_count = 0
+        _notify_list(session)
+
+
+def session_apply_event(session_id: str, event: dict[str, Any]) -> None:
+    """Keep the session row's summary (title, status, latest message) in step with its log."""
+    kind = event.get("type")
+    updates: dict[str, Any] = {}
+    if kind == "message":
+        updates["latest_message"] = str(event.get("content", ""))[:LATEST_MESSAGE_CHARS]
+        updates["latest_message_at"] = datetime.fromtimestamp(int(event["timestamp"]), tz=UTC)
+        if event.get("role") == "assistant":
+            updates["unread_message_count"] = F("unread_message_count") + 1
+    elif kind == "title":
+        updates["title"] = str(event.get("title", ""))[:200]
+    elif kind == "status":
+        updates["status"] = event["status"]
+    if not updates:
+        return
+    with transaction.atomic():
+        if not Session.objects.filter(pk=session_id).update(**updates):
+            return  # deleted meanwhile
+    session = Session.objects.get(pk=session_id)
+    _notify_list(session)
+
+
+def session_delete(*, session: Session) -> None:
+    """Delete the session, its log and its row. Work it started is the caller's to stop."""
+    owner_id, session_id = session.owner_id, session.id
+    eventlog.events_delete(session_id)
+    session.delete()
+    group_send(
+        user_sessions_group(owner_id),
+        {"type": "sessions.update", "payload": {"op": "remove", "session_id": session_id}},
+    )

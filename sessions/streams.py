@@ -1,0 +1,88 @@
+"""The one reader of a session's events, shared by the SSE view and the WebSocket consumer.
+
+It subscribes to the session's group first, then replays the log after the client's
+last seq, then goes live. Anything at or below what it already yielded is dropped; a
+jump in seq (a message the channel layer dropped) is filled from the log; and when the
+group is quiet it checks the log itself, so an event is never lost, only late.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import eventlog
+from .events import TERMINAL_TYPES
+from .publisher import session_group
+
+_read_log = sync_to_async(eventlog.events_after, thread_sensitive=False)
+
+
+class Heartbeat:
+    """Yielded when nothing happened for a while, so an SSE writer can send a keep-alive."""
+
+
+HEARTBEAT = Heartbeat()
+
+
+async def session_events(
+    session_id: str,
+    after: int,
+    *,
+    until_turn: str | None = None,
+    heartbeat_seconds: float | None = None,
+) -> AsyncIterator[dict[str, Any] | Heartbeat]:
+    """Yield the session's events after `after`, in seq order, each exactly once.
+
+    With `until_turn`, the stream ends after that turn's `done`, `error` or `wait`.
+    With `heartbeat_seconds`, `HEARTBEAT` is yielded after that long without events.
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = session_group(session_id)
+    await layer.group_add(group, channel)
+    poll = settings.STREAM_POLL_SECONDS
+    last = after
+    idle = 0.0
+    try:
+        pending: list[dict[str, Any]] = await _read_log(session_id, last)
+        while True:
+            for event in pending:
+                if event["seq"] <= last:
+                    continue
+                last = event["seq"]
+                idle = 0.0
+                yield event
+                if until_turn and event.get("turn_id") == until_turn and event["type"] in TERMINAL_TYPES:
+                    return
+            pending = []
+            wait = poll if heartbeat_seconds is None else min(poll, heartbeat_seconds)
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=wait)
+            except TimeoutError:
+                idle += wait
+                pending = await _read_log(session_id, last)
+                if not pending and heartbeat_seconds is not None and idle >= heartbeat_seconds:
+                    idle = 0.0
+                    yield HEARTBEAT
+                continue
+            event = message.get("event")
+            if not isinstance(event, dict) or event.get("seq", 0) <= last:
+                continue
+            if event["seq"] > last + 1:
+                pending = await _read_log(session_id, last, up_to_seq=event["seq"])
+            else:
+                pending = [event]
+    finally:
+        await layer.group_discard(group, channel)
+
+
+def sse_frame(event: dict[str, Any]) -> str:
+    return f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+SSE_HEARTBEAT_FRAME = ": keep-alive\n\n"

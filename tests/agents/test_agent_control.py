@@ -1,0 +1,275 @@
+"""Agent turns under control: re-planning, asking the user, interrupts, stop, limits, and
+models that misbehave (bad JSON, unknown tools, text where a tool call is required)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from pytest_django.fixtures import Settings
+
+from agents.memory import memory_load
+from agents.services import chat_send, turn_run, turn_stop
+from tests.agents.conftest import ToolApiServer
+from tests.agents.helpers import assert_gap_and_duplicate_free, new_agent_session, timeline, tool_event
+from tests.agents.test_agent_turn import call, plan
+from tests.support.llm_server import ScriptedLLM, ToolCall, slow, text, tool_calls
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def done(result: str = "ok", call_id: str = "call_done") -> Any:
+    return call("complete_step", {"success": True, "result": result}, call_id)
+
+
+def deliver(message: str = "All done.") -> Any:
+    return call("deliver_result", {"message": message}, "call_result")
+
+
+def test_a_failed_step_re_plans_the_remaining_steps(alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer) -> None:
+    llm.push(
+        plan("Try the fast way", "Finish"),
+        call("complete_step", {"success": False, "result": "no network"}, "call_fail"),
+        call("update_plan", {"steps": [{"description": "Use the local copy"}]}, "call_update"),
+        done("copied", "call_done3"),
+        deliver("Used the local copy."),
+    )
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Fetch the data")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "completed"
+
+    assert timeline(session.id)[2:] == [
+        ("title", "Anchor report"),
+        ("message", "assistant", "On it.", []),
+        ("plan", [("1", "pending"), ("2", "pending")]),
+        ("step", "1", "running"),
+        ("plan", [("1", "running"), ("2", "pending")]),
+        ("step", "1", "failed"),
+        ("plan", [("1", "failed"), ("2", "pending")]),
+        ("plan", [("1", "failed"), ("3", "pending")]),
+        ("step", "3", "running"),
+        ("plan", [("1", "failed"), ("3", "running")]),
+        ("step", "3", "completed"),
+        ("plan", [("1", "failed"), ("3", "completed")]),
+        ("message", "assistant", "Used the local copy.", []),
+        ("status", "completed"),
+        ("done",),
+    ]
+    replan_request = llm.requests[2]
+    assert [t["function"]["name"] for t in replan_request["tools"]] == ["update_plan"]
+    assert 'Step 1 ("Try the fast way") failed: no network' in replan_request["messages"][-1]["content"]
+
+
+def test_ask_user_waits_and_the_answer_continues_the_same_plan(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer
+) -> None:
+    llm.push(
+        plan("Ask which anchor"),
+        call("message_ask_user", {"text": "Which anchor do you mean?"}, "call_ask"),
+    )
+    session = new_agent_session(alice)
+    first = chat_send(session=session, message="Tell me about the anchor")
+    assert first is not None
+
+    assert turn_run(turn_id=str(first.id)) == "waiting"
+    assert timeline(session.id)[-5:] == [
+        ("tool", "message_ask_user", "calling", "call_ask"),
+        ("message", "assistant", "Which anchor do you mean?", []),
+        ("tool", "message_ask_user", "called", "call_ask"),
+        ("status", "waiting"),
+        ("wait",),
+    ]
+    assert memory_load(session_id=session.id).pending_ask == "call_ask"
+
+    llm.push(done("The Danforth", "call_done"), deliver("The Danforth anchor."))
+    second = chat_send(session=session, message="The Danforth")
+    assert second is not None
+    assert turn_run(turn_id=str(second.id)) == "completed"
+
+    # No new plan: the same step went on, with the answer as the ask call's result.
+    assert timeline(session.id)[-7:] == [
+        ("message", "user", "The Danforth", []),
+        ("status", "running"),
+        ("step", "1", "completed"),
+        ("plan", [("1", "completed")]),
+        ("message", "assistant", "The Danforth anchor.", []),
+        ("status", "completed"),
+        ("done",),
+    ]
+    resumed_request = llm.requests[2]
+    answer = next(m for m in resumed_request["messages"] if m.get("tool_call_id") == "call_ask")
+    assert answer["content"] == "The user answered: The Danforth"
+    assert memory_load(session_id=session.id).pending_ask is None
+
+
+def test_a_new_message_interrupts_and_re_plans(alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer) -> None:
+    llm.push(plan("Count to a million"), slow(done(), 30))
+    session = new_agent_session(alice)
+    first = chat_send(session=session, message="Count")
+    assert first is not None
+    worker = threading.Thread(target=lambda: turn_run(turn_id=str(first.id)))
+    worker.start()
+    llm.wait_for_requests(2, timeout=10)
+
+    llm.push(
+        call("update_plan", {"steps": [{"description": "Count to ten"}]}, "call_update"),
+        done("1..10"),
+        deliver("Counted to ten."),
+    )
+    second = chat_send(session=session, message="Only to ten, please")
+    assert second is not None
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    first.refresh_from_db()
+    assert first.status == "cancelled"
+    assert turn_run(turn_id=str(second.id)) == "completed"
+
+    lines = timeline(session.id)
+    cut = lines.index(("message", "user", "Only to ten, please", []))
+    # The interrupted turn's `done` and the new turn's `running` race; the re-plan follows both.
+    assert sorted(lines[cut : cut + 3]) == [
+        ("done",),
+        ("message", "user", "Only to ten, please", []),
+        ("status", "running"),
+    ]
+    assert lines[cut + 3 :] == [
+        ("plan", [("2", "pending")]),
+        ("step", "2", "running"),
+        ("plan", [("2", "running")]),
+        ("step", "2", "completed"),
+        ("plan", [("2", "completed")]),
+        ("message", "assistant", "Counted to ten.", []),
+        ("status", "completed"),
+        ("done",),
+    ]
+    assert "Only to ten, please" in llm.requests[2]["messages"][-1]["content"]
+
+
+def test_stop_ends_the_turn_inside_a_long_shell_wait(alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer) -> None:
+    home = str(sandbox.home)
+    llm.push(
+        plan("Wait for the build"),
+        call("shell_exec", {"id": "long", "exec_dir": home, "command": "sleep 120"}, "call_sleep"),
+        call("shell_wait", {"id": "long", "seconds": 300}, "call_wait"),
+    )
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Build it")
+    assert turn is not None
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(turn_run(turn_id=str(turn.id))))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while ("tool", "shell_wait", "calling", "call_wait") not in timeline(session.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+    stopped_at = time.monotonic()
+    turn_stop(session=session)
+    worker.join(timeout=15)
+
+    assert time.monotonic() - stopped_at < 5
+    assert outcome == ["cancelled"]
+    assert timeline(session.id)[-3:] == [
+        ("tool", "shell_wait", "calling", "call_wait"),
+        ("status", "completed"),
+        ("done",),
+    ]
+    sandbox_client = __import__("sandboxes.tool_api", fromlist=["ToolApiClient"]).ToolApiClient(
+        sandbox.url, sandbox.token
+    )
+    sandbox_client.shell_kill(id="long")
+
+
+def test_max_steps_ends_the_turn_with_an_explanation(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer, settings: Settings
+) -> None:
+    settings.AGENT_MAX_STEPS = 3
+    home = str(sandbox.home)
+    llm.push(plan("Loop"))
+    llm.set_default(call("shell_view", {"id": "x"}, "call_x"))
+    llm.set_default(tool_calls([ToolCall("file_find_by_name", {"path": home, "glob": "*.none"})]))
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Loop forever")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "failed"
+
+    last = timeline(session.id)[-1]
+    assert last == (
+        "error",
+        "The task used its 3 model rounds (AGENT_MAX_STEPS) and was ended. "
+        "Send a message to continue from where it stopped, or raise AGENT_MAX_STEPS.",
+    )
+    assert len(llm.requests) == 3
+    assert_gap_and_duplicate_free(session.id)
+
+
+def test_bad_json_and_an_unknown_tool_go_back_to_the_model(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer
+) -> None:
+    llm.push(
+        plan("Do it"),
+        tool_calls([ToolCall("file_read", '{"file": "/x', id="call_badjson")]),
+        call("teleport", {"to": "mars"}, "call_unknown"),
+        call("file_read", {"path": "/nope"}, "call_badargs"),
+        done(),
+        deliver(),
+    )
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Go")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "completed"
+
+    assert tool_event(session.id, "call_badjson")["content"] == {
+        "error": "the arguments are not a valid JSON object; send them again as JSON."
+    }
+    assert tool_event(session.id, "call_badjson", "calling")["args"] == {"raw": '{"file": "/x'}
+    unknown = tool_event(session.id, "call_unknown")
+    assert (unknown["name"], unknown["content"]["error"].split(".")[0]) == ("teleport", "unknown tool 'teleport'")
+    assert tool_event(session.id, "call_badargs")["content"] == {
+        "error": "invalid arguments for file_read: file: Field required; path: Extra inputs are not permitted"
+    }
+    results = {m["tool_call_id"]: m["content"] for m in llm.requests[4]["messages"] if m["role"] == "tool"}
+    assert results["call_badjson"].startswith("error: the arguments are not a valid JSON object")
+    assert results["call_unknown"].startswith("error: unknown tool 'teleport'")
+
+
+def test_a_text_answer_where_a_tool_call_is_required_gets_a_nudge(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer
+) -> None:
+    llm.push(text("Sure, I will plan this."), plan("Do it"), text("Done, I think."), done(), deliver("Finished."))
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Plan it")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "completed"
+
+    assert timeline(session.id)[-3] == ("message", "assistant", "Finished.", [])
+    nudge = llm.requests[1]["messages"][-1]
+    assert nudge == {
+        "role": "user",
+        "content": "You answered in text, but a tool call is required here. Call one of the tools: create_plan.",
+    }
+    assert llm.requests[3]["messages"][-1]["content"].startswith("You answered in text, but a tool call is required")
+
+
+def test_a_model_that_never_calls_the_plan_tool_fails_the_turn_with_a_reason(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer
+) -> None:
+    llm.set_default(text("I refuse to plan."))
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Plan it")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "failed"
+
+    assert timeline(session.id)[-1] == (
+        "error",
+        "The model did not call create_plan after 3 attempts, so the task could not go on. "
+        "Try again, or use a model with reliable tool calling.",
+    )

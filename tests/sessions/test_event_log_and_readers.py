@@ -1,0 +1,151 @@
+"""The event log, the publisher and the one reader, against real Redis and the Mongo-compatible server."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from sessions import eventlog
+from sessions.events import DoneEvent, MessageDeltaEvent, MessageEvent, StatusEvent
+from sessions.publisher import event_publish, group_send, session_group
+from sessions.services import session_create
+from sessions.streams import HEARTBEAT, session_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def session_id(alice: Any) -> str:
+    return session_create(owner_id=alice.pk, mode="lite").id
+
+
+def publish(session_id: str, content: str, **kwargs: Any) -> dict[str, Any]:
+    return event_publish(session_id, MessageDeltaEvent(delta=content), **kwargs)
+
+
+async def collect(stream: AsyncIterator[Any], count: int, timeout: float = 10.0) -> list[Any]:
+    out: list[Any] = []
+
+    async def run() -> None:
+        async for item in stream:
+            out.append(item)
+            if len(out) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+def test_seqs_are_strictly_increasing_and_event_id_is_the_seq(session_id: str) -> None:
+    stored = [publish(session_id, f"d{i}") for i in range(5)]
+
+    assert [e["seq"] for e in stored] == [1, 2, 3, 4, 5]
+    assert [e["event_id"] for e in stored] == ["1", "2", "3", "4", "5"]
+    assert eventlog.events_after(session_id, 2) == stored[2:]
+
+
+def test_concurrent_publishers_get_unique_gapless_seqs(session_id: str) -> None:
+    def work(n: int) -> None:
+        for i in range(25):
+            publish(session_id, f"{n}-{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    events = eventlog.events_after(session_id, 0)
+    assert [e["seq"] for e in events] == list(range(1, 101))
+    assert sorted(e["delta"] for e in events) == sorted(f"{n}-{i}" for n in range(4) for i in range(25))
+
+
+def test_a_dedupe_key_stores_an_event_once(session_id: str) -> None:
+    first = event_publish(session_id, MessageEvent(role="assistant", content="once"), dedupe_key="k1")
+    again = event_publish(session_id, MessageEvent(role="assistant", content="once"), dedupe_key="k1")
+
+    assert again == first
+    assert eventlog.events_after(session_id, 0) == [first]
+    assert eventlog.last_seq(session_id) == 1  # no seq was burnt
+
+
+async def test_a_reader_replays_after_its_seq_then_goes_live(session_id: str) -> None:
+    for i in range(3):
+        await asyncio.to_thread(publish, session_id, f"old{i}")
+    stream = session_events(session_id, 1)
+
+    replayed = await collect(stream, 2)
+    live_task = asyncio.create_task(collect(stream, 1))
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(publish, session_id, "new")
+    live = await live_task
+    await stream.aclose()
+
+    assert [(e["seq"], e["delta"]) for e in replayed] == [(2, "old1"), (3, "old2")]
+    assert [(e["seq"], e["delta"]) for e in live] == [(4, "new")]
+
+
+async def test_a_reader_drops_duplicates_and_fills_gaps_from_the_log(session_id: str) -> None:
+    stream = session_events(session_id, 0)
+    reader = asyncio.create_task(collect(stream, 3))
+    await asyncio.sleep(0.3)
+
+    first = await asyncio.to_thread(publish, session_id, "one")
+    # The same event sent again (a retried publish) and an event stored but never sent
+    # (a message the channel layer dropped) before the next live one.
+    await asyncio.to_thread(group_send, session_group(session_id), {"type": "session.event", "event": first})
+    await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="two").model_dump())
+    await asyncio.to_thread(publish, session_id, "three")
+    received = await reader
+    await stream.aclose()
+
+    assert [(e["seq"], e["delta"]) for e in received] == [(1, "one"), (2, "two"), (3, "three")]
+
+
+async def test_a_quiet_reader_finds_an_event_that_was_never_sent(session_id: str) -> None:
+    stream = session_events(session_id, 0)
+    reader = asyncio.create_task(collect(stream, 1))
+    await asyncio.sleep(0.2)
+
+    await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="silent").model_dump())
+    received = await reader
+    await stream.aclose()
+
+    assert [e["delta"] for e in received] == ["silent"]
+
+
+async def test_a_turn_scoped_reader_ends_after_its_turns_terminal_event(session_id: str) -> None:
+    await asyncio.to_thread(event_publish, session_id, StatusEvent(status="running", turn_id="t1"))
+    await asyncio.to_thread(event_publish, session_id, DoneEvent(turn_id="t0"))  # another turn's end
+    await asyncio.to_thread(event_publish, session_id, DoneEvent(turn_id="t1"))
+    await asyncio.to_thread(publish, session_id, "after")
+
+    received = [e async for e in session_events(session_id, 0, until_turn="t1")]
+
+    assert [(e["type"], e["turn_id"]) for e in received] == [("status", "t1"), ("done", "t0"), ("done", "t1")]
+
+
+async def test_an_idle_reader_yields_heartbeats(session_id: str) -> None:
+    stream = session_events(session_id, 0, heartbeat_seconds=0.3)
+
+    items = await collect(stream, 2, timeout=5)
+    await stream.aclose()
+
+    assert items == [HEARTBEAT, HEARTBEAT]
+
+
+async def test_two_readers_see_the_same_sequence(session_id: str) -> None:
+    a, b = session_events(session_id, 0), session_events(session_id, 0)
+    ra, rb = asyncio.create_task(collect(a, 20)), asyncio.create_task(collect(b, 20))
+    await asyncio.sleep(0.3)
+
+    for i in range(20):
+        await asyncio.to_thread(publish, session_id, str(i))
+    seen_a, seen_b = await ra, await rb
+    await a.aclose()
+    await b.aclose()
+
+    assert [e["seq"] for e in seen_a] == list(range(1, 21))
+    assert seen_a == seen_b
