@@ -107,11 +107,16 @@ def resume_with_a_new_worker(workers: Workers, turn: Turn) -> None:
 
     assert turns_watchdog() == {"cancelled": 0, "resumed": 1, "failed": 0}
 
-    wait_until(
-        lambda: Turn.objects.get(pk=turn.pk).status not in (TurnStatus.RUNNING, TurnStatus.QUEUED),
-        60,
-        "the resumed turn to end",
-    )
+    # The worker records the turn's end in its row first and then publishes the terminal
+    # events, so the test waits for the log's last word, not for the row.
+    wait_until(lambda: turn_ended_in_log(turn), 60, "the resumed turn's terminal event")
+
+
+def turn_ended_in_log(turn: Turn) -> bool:
+    if Turn.objects.get(pk=turn.pk).status in (TurnStatus.RUNNING, TurnStatus.QUEUED):
+        return False
+    terminal = [e for kind in ("done", "error", "wait") for e in events(turn.session_id, kind)]
+    return any(e.get("turn_id") == str(turn.pk) for e in terminal)
 
 
 def worker_timeline(session_id: str) -> list[tuple[Any, ...]]:
