@@ -31,6 +31,20 @@ def _redeem(ticket: str, session_id: str, user: Any) -> VncGrant:
     return vnc_ticket_redeem(ticket=ticket, session_id=session_id, user_id=user_id)
 
 
+async def _connect_upstream(url: str) -> Any:
+    """A Docker sandbox's websockify is a ws:// URL; a local jail's is a unix socket (`ws+unix:PATH`)."""
+    options: dict[str, Any] = {
+        "subprotocols": [websockets.Subprotocol(SUBPROTOCOL)],
+        "open_timeout": UPSTREAM_OPEN_TIMEOUT_SECONDS,
+        "max_size": None,
+        "compression": None,
+        "ping_interval": None,
+    }
+    if url.startswith("ws+unix:"):
+        return await websockets.unix_connect(url.removeprefix("ws+unix:"), "ws://sandbox/websockify", **options)
+    return await websockets.connect(url, **options)
+
+
 class SandboxVncConsumer(AsyncWebsocketConsumer):
     upstream: Any = None
     pump: asyncio.Task[None] | None = None
@@ -46,14 +60,7 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
             await self.close(code=refused.code)
             return
         try:
-            self.upstream = await websockets.connect(
-                grant.vnc_ws_url,
-                subprotocols=[websockets.Subprotocol(SUBPROTOCOL)],
-                open_timeout=UPSTREAM_OPEN_TIMEOUT_SECONDS,
-                max_size=None,
-                compression=None,
-                ping_interval=None,
-            )
+            self.upstream = await _connect_upstream(grant.vnc_ws_url)
         except (OSError, TimeoutError, websockets.WebSocketException):
             logger.warning("VNC of session %s: the sandbox's websockify did not answer", session_id)
             await self.close(code=CLOSE_UPSTREAM_FAILED)

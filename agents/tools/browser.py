@@ -19,6 +19,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Playwright, sync_playwright
 from pydantic import Field, model_validator
 
+from sandboxes.bridge import UnixSocketBridge
 from sessions.files import file_store
 
 from .base import Tool, ToolArgs, ToolEnv, ToolFailedError, ToolResult
@@ -71,6 +72,7 @@ class BrowserSession:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="browser")
         self._playwright: Playwright | None = None
         self._page: Page | None = None
+        self._bridge: UnixSocketBridge | None = None
         self.console: list[str] = []
 
     def run(self, fn: Callable[[Page], T], *, timeout: float = CALL_TIMEOUT_SECONDS) -> T:
@@ -81,10 +83,18 @@ class BrowserSession:
             return self._page
         if self._playwright is None:
             self._playwright = sync_playwright().start()
-        browser = self._playwright.chromium.connect_over_cdp(self.cdp_url, timeout=CONNECT_TIMEOUT_MS)
+        browser = self._playwright.chromium.connect_over_cdp(self._cdp_http_url(), timeout=CONNECT_TIMEOUT_MS)
         context = browser.contexts[0] if browser.contexts else browser.new_context()
         self._page = self._adopt(context.pages[0] if context.pages else context.new_page())
         return self._page
+
+    def _cdp_http_url(self) -> str:
+        """A local sandbox's CDP is a unix socket (`unix:PATH`): bridge it to a loopback port."""
+        if not self.cdp_url.startswith("unix:"):
+            return self.cdp_url
+        if self._bridge is None:
+            self._bridge = UnixSocketBridge(self.cdp_url.removeprefix("unix:"))
+        return self._bridge.url
 
     def _adopt(self, page: Page) -> Page:
         page.set_default_timeout(ACTION_TIMEOUT_MS)
@@ -107,9 +117,13 @@ class BrowserSession:
     def close(self) -> None:
         def stop() -> None:
             # Disconnect only: stopping Playwright leaves the sandbox's Chromium (and its tabs) running.
-            if self._playwright is not None:
-                self._playwright.stop()
-            self._playwright, self._page = None, None
+            try:
+                if self._playwright is not None:
+                    self._playwright.stop()
+            finally:
+                if self._bridge is not None:
+                    self._bridge.close()
+                self._playwright, self._page, self._bridge = None, None, None
 
         try:
             self._thread.submit(stop).result(timeout=CALL_TIMEOUT_SECONDS)

@@ -2,6 +2,8 @@
 
 import sys
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import BASE_DIR, DATA_DIR, env, env_or
 
 LLM_PROVIDER = env_or("LLM_PROVIDER", "openai")  # openai | openrouter | compatible
@@ -70,5 +72,10 @@ SANDBOX_START_TIMEOUT_SECONDS = env.float("SANDBOX_START_TIMEOUT_SECONDS", defau
 SANDBOX_LOCAL_DIR = env_or("SANDBOX_LOCAL_DIR", str(DATA_DIR / "sandboxes"))
 SANDBOX_LOCAL_ALLOW_UNJAILED = env.bool("SANDBOX_LOCAL_ALLOW_UNJAILED", default=False)
 SANDBOX_LOCAL_PYTHON = env_or("SANDBOX_LOCAL_PYTHON", sys.executable)
+# The local backend's desktop (Xvfb, Chromium with CDP, x11vnc, websockify in the jail): "auto"
+# runs it when the host has the programs, "on" refuses to start a sandbox without it, "off" never.
+SANDBOX_LOCAL_DESKTOP = env.str("SANDBOX_LOCAL_DESKTOP", default="auto").strip().lower()
+if SANDBOX_LOCAL_DESKTOP not in ("auto", "on", "off"):
+    raise ImproperlyConfigured(f"SANDBOX_LOCAL_DESKTOP must be auto, on or off, not {SANDBOX_LOCAL_DESKTOP!r}")
 SANDBOX_TOOLAPI_SOURCE = env_or("SANDBOX_TOOLAPI_SOURCE", str(BASE_DIR / "sandbox-image"))
 SANDBOX_VNC_TICKET_SECONDS = env.int("SANDBOX_VNC_TICKET_SECONDS", default=60)

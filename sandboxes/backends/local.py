@@ -10,7 +10,14 @@ process and dies with the worker. Without bwrap on PATH it refuses to start unle
 SANDBOX_LOCAL_ALLOW_UNJAILED=true, and then says so loudly: an unjailed sandbox is only a
 directory and a process, with the worker's user, files and network.
 
-No display, browser or VNC runs in a local sandbox (the tool API's health says `absent`).
+The desktop (SANDBOX_LOCAL_DESKTOP, default auto: when the host has Xvfb, x11vnc, websockify,
+socat and Chromium): the jail runs the image's services under supervisord (sandbox-image/local/
+supervisord.conf), which restarts any that dies. The jail has no network, so its loopback ports
+are out of the host's reach: CDP and websockify are re-exposed as unix sockets next to the tool
+API's (`cdp.sock`, `vnc.sock`, in a directory only Anker's user can enter). The endpoint names
+them `unix:PATH` and `ws+unix:PATH`; the browser tool bridges the first to a loopback port for
+Playwright for the length of a turn, the VNC proxy connects to the second directly. Without the
+desktop the tool API's health says `absent` for x, cdp and vnc and the agent has no browser.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -38,6 +46,26 @@ logger = logging.getLogger(__name__)
 
 JAIL_HOME = "/workspace"
 SOCKET_NAME = "api.sock"
+CDP_SOCKET_NAME = "cdp.sock"
+VNC_SOCKET_NAME = "vnc.sock"
+JAIL_DESKTOP_ENV = {
+    "DISPLAY": ":99",
+    "SCREEN_GEOMETRY": "1280x800x24",
+    "CHROME_CDP_INTERNAL_PORT": "9229",
+    "CDP_PORT": "9229",  # what the tool API's health probes, inside the jail
+    "VNC_PORT": "5900",
+    "VNC_WS_PORT": "6080",
+    "TOOLAPI_SERVICES": "x,cdp,vnc",
+    "TOOLAPI_LOG_DIR": "/run/toolapi/logs",
+}
+# Host programs the desktop runs (env variable of the jail's supervisord.conf -> candidates).
+DESKTOP_PROGRAMS = {
+    "XVFB_BIN": ("Xvfb",),
+    "X11VNC_BIN": ("x11vnc",),
+    "WEBSOCKIFY_BIN": ("websockify",),
+    "SOCAT_BIN": ("socat",),
+    "CHROMIUM_BIN": ("/usr/lib/chromium/chromium", "chromium", "chromium-browser"),
+}
 PR_SET_PDEATHSIG = 1
 TERM_GRACE_SECONDS = 3.0
 
@@ -65,6 +93,45 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+@lru_cache(maxsize=4)
+def _python_facts(python: str) -> tuple[tuple[str, ...], bool]:
+    """The prefixes `python` needs bound into a jail (those outside /usr), and whether it can
+    import supervisor (the desktop's process manager). Asked once per interpreter."""
+    out = subprocess.run(
+        [
+            python,
+            "-c",
+            "import sys, importlib.util as u; print(sys.prefix); print(sys.base_prefix); "
+            "print(u.find_spec('supervisor') is not None)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    prefixes = tuple(sorted({p for p in out[:2] if p != "/usr" and not p.startswith("/usr/")}))
+    return prefixes, out[2] == "True"
+
+
+def desktop_programs(python: str) -> tuple[dict[str, str], list[str]]:
+    """The host's desktop programs (visible in the jail: under /usr or the interpreter's
+    prefixes), and what is missing."""
+    prefixes, has_supervisor = _python_facts(python)
+    visible = ("/usr/", *(prefix.rstrip("/") + "/" for prefix in prefixes))
+    found: dict[str, str] = {}
+    missing = [] if has_supervisor else [f"the supervisor package for {python}"]
+    for variable, candidates in DESKTOP_PROGRAMS.items():
+        paths = [shutil.which(candidate) for candidate in candidates]
+        path = next((os.path.realpath(p) for p in paths if p), None)
+        if path is None:
+            missing.append(candidates[-1] if variable == "CHROMIUM_BIN" else candidates[0])
+        elif not path.startswith(visible):
+            missing.append(f"{path} (outside /usr: not visible in the jail)")
+        else:
+            found[variable] = path
+    return found, missing
+
+
 class LocalBackend:
     name = "local"
 
@@ -80,13 +147,42 @@ class LocalBackend:
             return (
                 "bubblewrap jail: own user, PID, mount, IPC, UTS and network namespaces (no network), "
                 "uid 1000, read-only /usr and /etc, workspace-only writes; shares the host kernel and "
-                "has no memory/CPU limits"
+                "has no memory/CPU limits; " + self.desktop_summary()
             )
         if settings.SANDBOX_LOCAL_ALLOW_UNJAILED:
             return (
                 "NONE: unjailed child process with the worker's user, files and network (SANDBOX_LOCAL_ALLOW_UNJAILED)"
             )
         return "unavailable: bwrap is not on PATH and SANDBOX_LOCAL_ALLOW_UNJAILED is false"
+
+    def desktop(self) -> dict[str, str] | None:
+        """The desktop's programs when this backend runs one, else None.
+
+        Raises SandboxStartError when SANDBOX_LOCAL_DESKTOP=on and it cannot run."""
+        mode = settings.SANDBOX_LOCAL_DESKTOP
+        if mode == "off":
+            return None
+        if not self.jailed():
+            if mode == "on":
+                raise SandboxStartError("SANDBOX_LOCAL_DESKTOP=on needs bubblewrap: the desktop only runs in a jail")
+            return None
+        found, missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)
+        if missing:
+            if mode == "on":
+                raise SandboxStartError(
+                    "SANDBOX_LOCAL_DESKTOP=on but the desktop cannot run; missing: " + ", ".join(missing)
+                )
+            return None
+        return found
+
+    def desktop_summary(self) -> str:
+        mode = settings.SANDBOX_LOCAL_DESKTOP
+        if mode == "off":
+            return "no desktop (SANDBOX_LOCAL_DESKTOP=off)"
+        _, missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)
+        if missing:
+            return "no desktop, missing: " + ", ".join(missing)
+        return "desktop: Xvfb, Chromium (CDP) and VNC in the jail, reached over unix sockets"
 
     def _dir(self, sandbox_id: str) -> Path:
         return self.root / str(uuid.UUID(sandbox_id))  # a UUID: never a path outside root
@@ -98,6 +194,7 @@ class LocalBackend:
                 "bubblewrap (bwrap) is not installed, and the local backend will not run agents unjailed: "
                 "install bubblewrap, use SANDBOX_BACKEND=docker, or set SANDBOX_LOCAL_ALLOW_UNJAILED=true"
             )
+        desktop = self.desktop()  # may refuse: before anything exists on disk
         base = self._dir(sandbox_id)
         workspace, run_dir = base / "workspace", base / "run"
         workspace.mkdir(parents=True, exist_ok=True)
@@ -105,7 +202,7 @@ class LocalBackend:
         socket_path = run_dir / SOCKET_NAME
         token = secrets.token_urlsafe(32)
         if bwrap is not None:
-            argv, env, home = self._jail(bwrap, base, workspace, run_dir, token)
+            argv, env, home = self._jail(bwrap, base, workspace, run_dir, token, desktop)
             logger.info("local sandbox %s: %s", sandbox_id, self.isolation())
         else:
             argv, env, home = self._unjailed(workspace, socket_path, token)
@@ -132,10 +229,10 @@ class LocalBackend:
             tool_api_url="http://sandbox",
             tool_api_socket=str(socket_path),
             token=token,
-            cdp_url=None,
-            vnc_ws_url=None,
+            cdp_url=f"unix:{run_dir / CDP_SOCKET_NAME}" if desktop else None,
+            vnc_ws_url=f"ws+unix:{run_dir / VNC_SOCKET_NAME}" if desktop else None,
             home=home,
-            services=(),
+            services=("x", "cdp", "vnc") if desktop else (),
         )
         try:
             wait_until_ready(
@@ -148,19 +245,8 @@ class LocalBackend:
             raise
         return endpoint
 
-    def _python_prefixes(self) -> list[str]:
-        python = settings.SANDBOX_LOCAL_PYTHON
-        out = subprocess.run(
-            [python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.split()
-        return sorted({p for p in out if p != "/usr" and not p.startswith("/usr/")})
-
     def _jail(
-        self, bwrap: str, base: Path, workspace: Path, run_dir: Path, token: str
+        self, bwrap: str, base: Path, workspace: Path, run_dir: Path, token: str, desktop: dict[str, str] | None
     ) -> tuple[list[str], dict[str, str], str]:
         (base / "passwd").write_text(
             "root:x:0:0:root:/root:/bin/bash\nubuntu:x:1000:1000:ubuntu:/workspace:/bin/bash\n"
@@ -191,9 +277,9 @@ class LocalBackend:
             "--bind", str(run_dir), "/run/toolapi",
             "--chdir", "/opt/anker",
         ]  # fmt: skip
-        for prefix in self._python_prefixes():
+        python = settings.SANDBOX_LOCAL_PYTHON
+        for prefix in _python_facts(python)[0]:
             argv += ["--ro-bind", prefix, prefix]
-        argv += [settings.SANDBOX_LOCAL_PYTHON, "-m", "toolapi", "--unix-socket", f"/run/toolapi/{SOCKET_NAME}"]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -204,6 +290,19 @@ class LocalBackend:
             "TOOLAPI_SERVICES": "",
             "TOOLAPI_HOSTNAME": "sandbox",
         }
+        if desktop is None:
+            argv += [python, "-m", "toolapi", "--unix-socket", f"/run/toolapi/{SOCKET_NAME}"]
+            return argv, env, JAIL_HOME
+        # The desktop: supervisord runs the tool API beside Xvfb, Chromium, x11vnc, websockify and
+        # the two socket bridges, and restarts whichever dies.
+        source = Path(settings.SANDBOX_TOOLAPI_SOURCE)
+        (run_dir / "logs").mkdir(exist_ok=True)
+        argv += [
+            "--ro-bind", str(source / "rootfs" / "opt" / "anker" / "bin"), "/opt/anker/bin",
+            "--ro-bind", str(source / "local" / "supervisord.conf"), "/opt/anker/supervisord.conf",
+            python, "-m", "supervisor.supervisord", "--nodaemon", "--configuration", "/opt/anker/supervisord.conf",
+        ]  # fmt: skip
+        env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, **desktop)
         return argv, env, JAIL_HOME
 
     def _unjailed(self, workspace: Path, socket_path: Path, token: str) -> tuple[list[str], dict[str, str], str]:
@@ -279,7 +378,7 @@ class LocalBackend:
         return sorted(found)
 
     def memory_bytes(self, sandbox_id: str) -> int | None:
-        """Resident memory of the sandbox's processes (for the benchmark)."""
+        """Memory of the sandbox's processes, shared pages counted once (PSS; for the benchmark)."""
         pid = self._pid(sandbox_id)
         if pid is None:
             return None
@@ -299,4 +398,15 @@ class LocalBackend:
                 if parent in tree and child not in tree:
                     tree.add(child)
                     grew = True
-        return sum(rss.get(p, 0) for p in tree)
+        return sum(_pss_bytes(p, rss.get(p, 0)) for p in tree)
+
+
+def _pss_bytes(pid: int, rss: int) -> int:
+    """Proportional set size: Chromium's processes share most of their pages."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss

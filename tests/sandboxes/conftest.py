@@ -64,7 +64,22 @@ def jail() -> None:
 
 @pytest.fixture
 def local_backend(jail: None, settings: object) -> str:
+    """Jails without the desktop: the lifecycle tests need no browser (test_local_desktop does)."""
     settings.SANDBOX_BACKEND = "local"  # type: ignore[attr-defined]
+    settings.SANDBOX_LOCAL_DESKTOP = "off"  # type: ignore[attr-defined]
+    return "local"
+
+
+@pytest.fixture
+def local_desktop_backend(jail: None, settings: object) -> str:
+    """Jails with Xvfb, Chromium and VNC; needs those programs on the host (CI installs them)."""
+    from sandboxes.backends.local import desktop_programs
+
+    _, missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)  # type: ignore[attr-defined]
+    if missing:
+        _missing("the local desktop cannot run here; missing: " + ", ".join(missing))
+    settings.SANDBOX_BACKEND = "local"  # type: ignore[attr-defined]
+    settings.SANDBOX_LOCAL_DESKTOP = "on"  # type: ignore[attr-defined]
     return "local"
 
 

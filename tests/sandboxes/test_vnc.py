@@ -1,4 +1,5 @@
-"""VNC through the Channels consumer to a real Docker sandbox's websockify; tickets; view-only."""
+"""VNC through the Channels consumer to a real sandbox's websockify (a Docker container's over TCP,
+a local jail's over its unix socket); tickets; view-only."""
 
 from __future__ import annotations
 
@@ -95,21 +96,39 @@ async def rfb_handshake_and_first_update(ws: WebsocketCommunicator) -> tuple[int
     return width, height
 
 
+@pytest.fixture
+def local_session(local_desktop_backend: str, alice: Any) -> Session:
+    session = Session.objects.create(owner=alice)
+    sandbox_acquire(session_id=session.id)
+    return session
+
+
+async def relays_the_screen(session: Session, alice: Any, view_only: bool) -> None:
+    client = await sync_to_async(client_for)(alice)
+    grant = await sync_to_async(ticket_for)(client, session.id, view_only)
+    assert grant["expires_in"] == 60
+    assert grant["url"] == f"/api/v1/sessions/{session.id}/vnc?ticket={grant['ticket']}"
+
+    ws = ws_for(session.id, grant["ticket"])
+    connected, subprotocol = await ws.connect(timeout=10)
+    assert (connected, subprotocol) == (True, "binary")
+    assert await rfb_handshake_and_first_update(ws) == (1280, 800)
+    await ws.disconnect()
+
+
 @pytest.mark.docker
 @pytest.mark.parametrize("view_only", [False, True])
 async def test_vnc_relays_the_rfb_handshake_and_a_framebuffer_update(
     docker_session: Session, alice: Any, view_only: bool
 ) -> None:
-    client = await sync_to_async(client_for)(alice)
-    grant = await sync_to_async(ticket_for)(client, docker_session.id, view_only)
-    assert grant["expires_in"] == 60
-    assert grant["url"] == f"/api/v1/sessions/{docker_session.id}/vnc?ticket={grant['ticket']}"
+    await relays_the_screen(docker_session, alice, view_only)
 
-    ws = ws_for(docker_session.id, grant["ticket"])
-    connected, subprotocol = await ws.connect(timeout=10)
-    assert (connected, subprotocol) == (True, "binary")
-    assert await rfb_handshake_and_first_update(ws) == (1280, 800)
-    await ws.disconnect()
+
+@pytest.mark.parametrize("view_only", [False, True])
+async def test_vnc_relays_a_local_jails_screen_over_its_unix_socket(
+    local_session: Session, alice: Any, view_only: bool
+) -> None:
+    await relays_the_screen(local_session, alice, view_only)
 
 
 @pytest.mark.docker

@@ -1,0 +1,81 @@
+"""A loopback TCP port that relays to a unix socket, for clients that only speak TCP.
+
+Playwright's `connect_over_cdp` needs an http:// URL, while a local sandbox's Chromium is
+reachable only through the `cdp.sock` of its jail (backends/local.py). The browser tool opens
+one bridge per turn and closes it with the turn. Chromium builds the WebSocket URL it hands
+back from the request's Host header, so the follow-up connection comes through the bridge too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+CHUNK_BYTES = 65536
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class UnixSocketBridge:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed = False
+        threading.Thread(target=self._accept, name="unix-bridge", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.settimeout(CONNECT_TIMEOUT_SECONDS)
+            try:
+                upstream.connect(self.path)
+            except OSError:
+                client.close()
+                upstream.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    upstream.close()
+                    return
+                self._open.update((client, upstream))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), name="unix-bridge-pump", daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(CHUNK_BYTES):
+                target.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)  # pass the end on; the other pump closes its side
+        with self._lock:
+            done = source in self._open and target not in self._open
+            self._open.discard(source)
+        if done:
+            source.close()
+            target.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            sockets, self._open = list(self._open), set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        self._listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
