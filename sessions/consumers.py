@@ -36,8 +36,13 @@ def _mark_read(user: Any, session_id: str) -> None:
 
 
 @database_sync_to_async
-def _list_items(user: Any) -> list[dict[str, Any]]:
-    return [session_list_item(s) for s in session_list(user=user)]
+def _snapshot(user: Any) -> dict[str, Any]:
+    sessions = list(session_list(user=user))
+    return {
+        "op": "snapshot",
+        "sessions": [session_list_item(s) for s in sessions],
+        "revisions": {s.id: s.revision for s in sessions},
+    }
 
 
 class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -96,7 +101,7 @@ class SessionListConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = user_sessions_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json({"op": "snapshot", "sessions": await _list_items(user)})
+        await self.send_json(await _snapshot(user))
 
     async def sessions_update(self, message: dict[str, Any]) -> None:
         await self.send_json(message["payload"])

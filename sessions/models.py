@@ -36,6 +36,10 @@ class Session(models.Model):
     latest_message = models.TextField(blank=True, default="")
     latest_message_at = models.DateTimeField(null=True, blank=True)
     unread_message_count = models.PositiveIntegerField(default=0)
+    # Bumped by every summary update (services.py). Processes read the row and push it to the
+    # session list at different moments; readers keep the highest revision, so an older
+    # snapshot that arrives late never overwrites a newer one.
+    revision = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

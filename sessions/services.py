@@ -19,7 +19,10 @@ LATEST_MESSAGE_CHARS = 500
 def _notify_list(session: Session) -> None:
     group_send(
         user_sessions_group(session.owner_id),
-        {"type": "sessions.update", "payload": {"op": "upsert", "session": session_list_item(session)}},
+        {
+            "type": "sessions.update",
+            "payload": {"op": "upsert", "revision": session.revision, "session": session_list_item(session)},
+        },
     )
 
 
@@ -36,7 +39,7 @@ def session_rename(*, session: Session, title: str) -> Session:
     title = title.strip()
     if not title:
         raise ApplicationError("title must not be empty")
-    Session.objects.filter(pk=session.pk).update(title=title[:200])
+    Session.objects.filter(pk=session.pk).update(title=title[:200], revision=F("revision") + 1)
     session.refresh_from_db()
     _notify_list(session)
     return session
@@ -44,8 +47,8 @@ def session_rename(*, session: Session, title: str) -> Session:
 
 def session_mark_read(*, session: Session) -> None:
     if session.unread_message_count:
-        Session.objects.filter(pk=session.pk).update(unread_message_count=0)
-        session.unread_message_count = 0
+        Session.objects.filter(pk=session.pk).update(unread_message_count=0, revision=F("revision") + 1)
+        session.refresh_from_db()
         _notify_list(session)
 
 
@@ -64,6 +67,7 @@ def session_apply_event(session_id: str, event: dict[str, Any]) -> None:
         updates["status"] = event["status"]
     if not updates:
         return
+    updates["revision"] = F("revision") + 1
     with transaction.atomic():
         if not Session.objects.filter(pk=session_id).update(**updates):
             return  # deleted meanwhile

@@ -161,6 +161,9 @@ def test_the_session_list_socket_sends_a_snapshot_then_live_updates(stack: Stack
     assert all(u["op"] == "upsert" and u["session"]["session_id"] == existing for u in updates)
     final = updates[-1]["session"]
     assert (final["title"], final["latest_message"], final["unread_message_count"]) == ("ping", "pong", 1)
+    # Every update carries the row's revision, newer than the snapshot's and than the one before.
+    revisions = [snapshot["revisions"][existing]] + [u["revision"] for u in updates]
+    assert revisions == sorted(set(revisions)), revisions
 
 
 def test_the_same_turn_enqueued_twice_answers_once(stack: Stack, llm: ScriptedLLM) -> None:

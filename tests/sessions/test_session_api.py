@@ -178,3 +178,24 @@ def test_chat_errors_are_json_envelopes_even_for_sse_clients(alice_client: APICl
     assert response.status_code == 422
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == 422
+
+
+def test_every_summary_change_bumps_the_sessions_revision(alice_client: APIClient) -> None:
+    session_id = create(alice_client)
+
+    def revision() -> int:
+        return Session.objects.get(pk=session_id).revision
+
+    seen = [revision()]
+    event_publish(session_id, MessageEvent(role="user", content="hi"))
+    seen.append(revision())
+    event_publish(session_id, MessageEvent(role="assistant", content="hello"))
+    seen.append(revision())
+    alice_client.get(f"/api/v1/sessions/{session_id}")  # marks it read
+    seen.append(revision())
+    alice_client.patch(f"/api/v1/sessions/{session_id}", {"title": "Greetings"}, format="json")
+    seen.append(revision())
+    alice_client.get(f"/api/v1/sessions/{session_id}")  # nothing unread: no change
+    seen.append(revision())
+
+    assert seen == [0, 1, 2, 3, 4, 4]

@@ -20,9 +20,12 @@ function parseListFrame(frame: unknown): SessionListFrame | null {
   if (typeof frame !== 'object' || frame === null) return null
   const f = frame as Record<string, unknown>
   if (f.op === 'snapshot' && Array.isArray(f.sessions)) {
-    return { op: 'snapshot', sessions: f.sessions.filter(isSessionItem) }
+    const revisions = typeof f.revisions === 'object' && f.revisions !== null ? f.revisions : {}
+    return { op: 'snapshot', sessions: f.sessions.filter(isSessionItem), revisions: revisions as Record<string, number> }
   }
-  if (f.op === 'upsert' && isSessionItem(f.session)) return { op: 'upsert', session: f.session }
+  if (f.op === 'upsert' && isSessionItem(f.session)) {
+    return { op: 'upsert', session: f.session, revision: typeof f.revision === 'number' ? f.revision : undefined }
+  }
   if (f.op === 'remove' && typeof f.session_id === 'string') return { op: 'remove', session_id: f.session_id }
   return null
 }
@@ -49,10 +52,10 @@ export function useSessionList(options: SessionListOptions = {}) {
       if (!frame) return
       switch (frame.op) {
         case 'snapshot':
-          sessions.replaceAll(frame.sessions)
+          sessions.replaceAll(frame.sessions, frame.revisions)
           break
         case 'upsert':
-          sessions.upsert(frame.session)
+          sessions.upsert(frame.session, frame.revision)
           break
         case 'remove':
           sessions.remove(frame.session_id)

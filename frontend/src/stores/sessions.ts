@@ -21,21 +21,41 @@ export const useSessionsStore = defineStore('sessions', () => {
 
   const sorted = computed(() => Object.values(byId.value).sort(compareSessions))
 
+  /**
+   * The highest revision seen per session (Infinity once removed). Several server processes
+   * report the same session; one that read the row earlier may report later, so an update
+   * older than what is shown is dropped instead of undoing a newer one.
+   */
+  const revisions = new Map<string, number>()
+
   /** Replaces the whole list (a list socket snapshot). */
-  function replaceAll(items: SessionItem[]): void {
+  function replaceAll(items: SessionItem[], itemRevisions: Record<string, number> = {}): void {
     const next: Record<string, SessionItem> = {}
-    for (const item of items) next[item.session_id] = item
+    revisions.clear()
+    for (const item of items) {
+      next[item.session_id] = item
+      const revision = itemRevisions[item.session_id]
+      if (typeof revision === 'number') revisions.set(item.session_id, revision)
+    }
     byId.value = next
     live.value = true
     loaded.value = true
   }
 
-  /** Inserts or replaces one session. */
-  function upsert(item: SessionItem): void {
+  /** Inserts or replaces one session, unless `revision` is older than the one shown. */
+  function upsert(item: SessionItem, revision?: number): void {
+    const known = revisions.get(item.session_id)
+    if (revision !== undefined) {
+      if (known !== undefined && revision < known) return
+      revisions.set(item.session_id, revision)
+    } else if (known === Infinity) {
+      return // removed
+    }
     byId.value[item.session_id] = item
   }
 
   function remove(sessionId: string): void {
+    revisions.set(sessionId, Infinity) // a late update must not bring it back
     delete byId.value[sessionId]
   }
 
@@ -77,6 +97,7 @@ export const useSessionsStore = defineStore('sessions', () => {
 
   /** Forgets everything (on logout). */
   function reset(): void {
+    revisions.clear()
     byId.value = {}
     live.value = false
     loaded.value = false

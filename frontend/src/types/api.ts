@@ -75,7 +75,8 @@ export interface VncTicket {
 }
 
 /** Frames of `WS /ws/sessions`. */
+/** `revision` orders a session's list updates: a lower one than already seen is stale. */
 export type SessionListFrame =
-  | { op: 'snapshot'; sessions: SessionItem[] }
-  | { op: 'upsert'; session: SessionItem }
+  | { op: 'snapshot'; sessions: SessionItem[]; revisions: Record<string, number> }
+  | { op: 'upsert'; session: SessionItem; revision?: number }
   | { op: 'remove'; session_id: string }

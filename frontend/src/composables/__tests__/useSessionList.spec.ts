@@ -54,6 +54,28 @@ describe('useSessionList', () => {
     scope.stop()
   })
 
+  it('drops an update older than the one shown, and never brings back a removed session', () => {
+    const scope = effectScope()
+    scope.run(() => useSessionList({ createSocket: fakeSocketFactory, random: () => 0.5 }))
+    const store = useSessionsStore()
+    const socket = FakeSocket.last
+    socket.open()
+    socket.receive(JSON.stringify({ op: 'snapshot', sessions: [item('a', 1), item('b', 1)], revisions: { a: 4, b: 1 } }))
+
+    // The worker read the row (revision 5: a new answer, 1 unread) before the reader marked it
+    // read (revision 6), but its update arrives last.
+    socket.receive(JSON.stringify({ op: 'upsert', revision: 6, session: item('a', 2, { unread_message_count: 0 }) }))
+    socket.receive(JSON.stringify({ op: 'upsert', revision: 5, session: item('a', 2, { unread_message_count: 1 }) }))
+    socket.receive(JSON.stringify({ op: 'upsert', revision: 3, session: item('a', 0, { title: 'older than the snapshot' }) }))
+    expect(store.get('a')?.unread_message_count).toBe(0)
+    expect(store.get('a')?.title).toBe('Task a')
+
+    socket.receive(JSON.stringify({ op: 'remove', session_id: 'b' }))
+    socket.receive(JSON.stringify({ op: 'upsert', revision: 9, session: item('b', 3) }))
+    expect(store.sorted.map((s) => s.session_id)).toEqual(['a'])
+    scope.stop()
+  })
+
   it('takes a fresh snapshot after reconnecting', () => {
     const scope = effectScope()
     scope.run(() => useSessionList({ createSocket: fakeSocketFactory, random: () => 0.5 }))
