@@ -64,7 +64,9 @@ class ViewOnlyFilter:
         if kind == SET_ENCODINGS:
             return None if len(buf) < 4 else 4 + 4 * struct.unpack(">H", buf[2:4])[0]
         if kind == CLIENT_CUT_TEXT:
-            return None if len(buf) < 8 else 8 + (struct.unpack(">i", buf[4:8])[0] & 0x7FFFFFFF)
+            # A negative length is the Extended Clipboard form (noVNC sends its capabilities so
+            # right after the handshake): the text or message is abs(length) bytes long.
+            return None if len(buf) < 8 else 8 + abs(struct.unpack(">i", buf[4:8])[0])
         raise RfbProtocolError(f"client message type {kind} is not allowed in view-only mode")
 
     def _advance(self, chunk: bytes) -> None:

@@ -97,6 +97,7 @@ class BrowserSession:
         return self._bridge.url
 
     def _adopt(self, page: Page) -> Page:
+        page.bring_to_front()  # the tab the agent drives is the one on the screen (VNC)
         page.set_default_timeout(ACTION_TIMEOUT_MS)
         page.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
         page.on("console", self._on_console)
@@ -116,6 +117,10 @@ class BrowserSession:
 
     def close(self) -> None:
         def stop() -> None:
+            # Leave the agent's tab in front (a click may have opened another one) for the user's view.
+            if self._page is not None and not self._page.is_closed():
+                with contextlib.suppress(PlaywrightError):
+                    self._page.bring_to_front()
             # Disconnect only: stopping Playwright leaves the sandbox's Chromium (and its tabs) running.
             try:
                 if self._playwright is not None:

@@ -12,12 +12,18 @@ from playwright.sync_api import Page, expect
 
 from sessions import eventlog
 from tests.e2e.conftest import Stack
-from tests.e2e.web import log_in, require, shot
+from tests.e2e.web import expect_screen_shows, log_in, require, shot
 from tests.support.llm_server import ScriptedLLM, ToolCall, slow, tool_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PAGE = "data:text/html,<title>Harbour</title><h1 style='font-size:64px'>Anchors aweigh</h1>"
+HARBOUR_RED = (204, 51, 51)
+PAGE = (
+    "data:text/html,<title>Harbour</title><body style='background:rgb(204,51,51)'>"
+    "<h1 style='font-size:64px'>Anchors aweigh</h1></body>"
+)
+SEA_BLUE = (40, 90, 200)
+SEA_PAGE = "data:text/html,<title>Sea</title><body style='background:rgb(40,90,200)'><h1>Open sea</h1></body>"
 
 
 def call(name: str, args: dict[str, Any], call_id: str) -> Any:
@@ -54,7 +60,9 @@ def test_an_agent_task_shows_plan_steps_tools_and_the_live_browser_then_stops(
         plan("Look around the sandbox", "Open the harbour page"),
         call("shell_exec", {"id": "main", "exec_dir": "/home/ubuntu", "command": "echo harbour-$((40+2))"}, "c_sh"),
         call("complete_step", {"success": True, "result": "Shell works"}, "c_done1"),
-        call("browser_navigate", {"url": PAGE}, "c_nav"),
+        call("browser_navigate", {"url": SEA_PAGE}, "c_nav_sea"),
+        # Late enough that the view-only screen is connected (showing the sea) when the page changes.
+        slow(call("browser_navigate", {"url": PAGE}, "c_nav"), 8.0),
         slow(call("complete_step", {"success": True, "result": "late"}, "c_late"), 60.0),
     )
     log_in(page, stack, "agent-web")
@@ -72,7 +80,9 @@ def test_an_agent_task_shows_plan_steps_tools_and_the_live_browser_then_stops(
     expect(vnc).to_have_attribute("data-state", "connected", timeout=60_000)
     expect(vnc).to_have_attribute("data-view-only", "true")
     expect(vnc.locator("canvas")).to_have_count(1)
-    llm.wait_for_requests(5, timeout=30)  # the slow reply is pending: the agent is working
+    expect_screen_shows(page, "vnc-container", SEA_BLUE)
+    llm.wait_for_requests(6, timeout=30)  # the slow reply is pending: the agent is working
+    expect_screen_shows(page, "vnc-container", HARBOUR_RED)  # the screen follows the agent live
     shot(page, "agent-live-browser")
     shell_row.click()
     expect(page.get_by_test_id("shell-record").first).to_contain_text("harbour-42")
@@ -135,6 +145,7 @@ def test_the_user_takes_over_the_browser_and_hands_it_back(
     takeover = page.get_by_test_id("takeover-vnc")
     expect(takeover).to_have_attribute("data-state", "connected", timeout=30_000)
     expect(takeover).to_have_attribute("data-view-only", "false")  # a full-control ticket
+    expect_screen_shows(page, "takeover-vnc", HARBOUR_RED)  # the user sees where the agent left off
     shot(page, "agent-takeover")
     page.get_by_test_id("hand-back").click()
     page.get_by_test_id("hand-back-note").fill("logged in as harbourmaster")

@@ -74,3 +74,21 @@ def log_in(page: Page, stack: Stack, username: str) -> None:
     page.get_by_test_id("login-password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("composer-input")).to_be_visible()
+
+
+def expect_screen_shows(
+    page: Page, container_test_id: str, rgb: tuple[int, int, int], timeout_ms: int = 30_000
+) -> None:
+    """Wait until the noVNC canvas inside the container has the colour `rgb` at a point of the
+    sandbox's screen below Chromium's toolbar: the screen is live, not a first frame left over."""
+    page.wait_for_function(
+        """([testId, rgb]) => {
+            const canvas = document.querySelector(`[data-testid="${testId}"] canvas`)
+            if (!canvas || canvas.width < 100 || canvas.height < 100) return false
+            const x = Math.floor(canvas.width * 0.75), y = Math.floor(canvas.height * 0.75)
+            const [r, g, b] = canvas.getContext('2d').getImageData(x, y, 1, 1).data
+            return Math.abs(r - rgb[0]) + Math.abs(g - rgb[1]) + Math.abs(b - rgb[2]) < 24
+        }""",
+        arg=[container_test_id, list(rgb)],
+        timeout=timeout_ms,
+    )

@@ -182,3 +182,17 @@ def test_the_view_only_filter_keeps_pixel_requests_and_drops_input() -> None:
     out = b"".join(f.feed(stream[i : i + 1]) for i in range(len(stream)))
 
     assert out == handshake + pixel_format + set_encodings + update_request
+
+
+def test_the_view_only_filter_skips_an_extended_clipboard_message_and_keeps_what_follows() -> None:
+    """noVNC answers the server's Extended Clipboard caps with a ClientCutText of negative length
+    (-8: flags + one size); the frame requests after it must still reach the server (they did
+    not, and the view-only screen froze on its first frame)."""
+    f = ViewOnlyFilter()
+    handshake = b"RFB 003.008\n" + b"\x01" + b"\x01"
+    caps = struct.pack(">Bxxxi", 6, -8) + bytes.fromhex("1f000001") + bytes.fromhex("00000000")
+    update_request = struct.pack(">BBHHHH", 3, 1, 0, 0, 1280, 800)
+
+    assert f.feed(handshake) == handshake
+    assert f.feed(caps + update_request) == update_request
+    assert f.feed(update_request) == update_request
