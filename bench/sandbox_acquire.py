@@ -1,5 +1,8 @@
 """Sandbox acquire: cold create -> ready, and warm-pool acquire, p50/p95 per backend; idle memory.
 
+Backends: local without and with the desktop (Xvfb, Chromium, VNC in the jail; skipped with a
+note when the host lacks its programs), and Docker.
+
 Cold: `sandbox_acquire` for a new session with an empty pool (the backend starts a sandbox
 and waits for its tool API). Warm: the pool holds ready sandboxes; `sandbox_acquire` claims
 one (a CAS on the row plus a liveness check). Docker is skipped with a note when no engine
@@ -31,6 +34,7 @@ def main() -> int:
 
         from sandboxes.backends import get_backend
         from sandboxes.backends.docker import engine_available
+        from sandboxes.backends.local import desktop_programs
         from sandboxes.models import Sandbox
         from sandboxes.services import sandbox_acquire, sandbox_destroy, sandbox_pool_refill
         from sessions.models import Session
@@ -38,11 +42,20 @@ def main() -> int:
         settings.SANDBOX_NAME_PREFIX = f"anker-bench-{secrets.token_hex(3)}"
         settings.SANDBOX_LOCAL_DIR = tempfile.mkdtemp(prefix="anker-bench-sbx-")
         owner = get_user_model().objects.create_user("bench")
-        for name in ("local", "docker"):
+        for label, name, desktop in (
+            ("local", "local", "off"),
+            ("local+desktop", "local", "on"),
+            ("docker", "docker", "off"),
+        ):
             if name == "docker" and not engine_available():
                 print("docker: skipped, no Docker engine answers (set DOCKER_HOST)")
                 continue
+            missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)[1] if desktop == "on" else []
+            if missing:
+                print(f"{label}: skipped, missing {', '.join(missing)}")
+                continue
             settings.SANDBOX_BACKEND = name
+            settings.SANDBOX_LOCAL_DESKTOP = desktop
             settings.SANDBOX_POOL_SIZE = 0
             cold: list[float] = []
             for _ in range(RUNS):
@@ -66,7 +79,7 @@ def main() -> int:
                 for pk in Sandbox.objects.filter(status__in=["ready", "in_use"]).values_list("pk", flat=True):
                     sandbox_destroy(sandbox_id=str(pk))
             print(
-                f"{name}: cold create->ready p50 {percentile(cold, 50) * 1000:.0f} ms, "
+                f"{label}: cold create->ready p50 {percentile(cold, 50) * 1000:.0f} ms, "
                 f"p95 {percentile(cold, 95) * 1000:.0f} ms; "
                 f"warm-pool acquire p50 {percentile(warm, 50) * 1000:.1f} ms, "
                 f"p95 {percentile(warm, 95) * 1000:.1f} ms ({RUNS} runs each); "
