@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import LockError
 from redis.lock import Lock
@@ -70,8 +71,15 @@ class TurnContext:
         return event_publish(self.session_id, event, dedupe_key=dedupe_key)
 
     def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count a model call's tokens on the turn's row at once, so a worker that dies later
+        (and the worker that resumes the turn) loses none of what was spent."""
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
+        if prompt_tokens or completion_tokens:
+            Turn.objects.filter(pk=self.turn_id).update(
+                prompt_tokens=F("prompt_tokens") + prompt_tokens,
+                completion_tokens=F("completion_tokens") + completion_tokens,
+            )
 
 
 class Heartbeat:

@@ -52,13 +52,18 @@ def _cancel_queued(turn: Turn) -> bool:
     return True
 
 
-def _end_active_turns(session: Session, reason: str) -> int:
-    """Cancel queued turns and ask running ones to stop. Returns how many were active."""
+def _end_active_turns(session: Session, reason: str) -> tuple[int, int]:
+    """Cancel queued turns and ask running ones to stop.
+
+    Returns how many were active, and how many of them were asked to stop (a worker, or the
+    watchdog for a dead one, publishes their end)."""
     active = list(Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES))
+    asked = 0
     for turn in active:
         if not _cancel_queued(turn):
             turn_stop_request(str(turn.id), reason)
-    return len(active)
+            asked += 1
+    return len(active), asked
 
 
 def chat_send(*, session: Session, message: str, attachments: Sequence[str] = (), queue: str = "turns") -> Turn | None:
@@ -97,10 +102,10 @@ def chat_send(*, session: Session, message: str, attachments: Sequence[str] = ()
 
 def turn_stop(*, session: Session) -> int:
     """Stop the session's work. The session ends `completed`; returns how many turns were active."""
-    count = _end_active_turns(session, StopReason.STOP)
-    # A running turn publishes its own end; otherwise the session is settled here.
-    still_running = Turn.objects.filter(session=session, status=TurnStatus.RUNNING).exists()
-    if not still_running and (count or session.status in (SessionStatus.RUNNING, SessionStatus.WAITING)):
+    count, asked = _end_active_turns(session, StopReason.STOP)
+    # A turn that was running publishes its own end (even if it ended just now, before our
+    # request: then it already has); otherwise the session is settled here.
+    if not asked and (count or session.status in (SessionStatus.RUNNING, SessionStatus.WAITING)):
         event_publish(session.id, StatusEvent(status="completed"))
     return count
 
@@ -204,8 +209,6 @@ def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | Non
         status=status,
         finished_at=timezone.now(),
         error=error,
-        prompt_tokens=F("prompt_tokens") + ctx.prompt_tokens,
-        completion_tokens=F("completion_tokens") + ctx.completion_tokens,
     )
     if not updated or reason == StopReason.DELETED:
         return "gone"

@@ -8,6 +8,7 @@ shortened to TURN_LOCK_SECONDS=2 (in the workers' environment) so the test need 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -88,6 +89,10 @@ def workers(sandbox: ToolApiServer, settings: Settings, tmp_path: Path, django_d
         pool.stop_all()
 
 
+def spent(reply: Any) -> Any:
+    return dataclasses.replace(reply, usage=(100, 10))
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -142,14 +147,19 @@ def test_a_turn_whose_worker_is_killed_mid_model_call_is_resumed_by_another_work
     runs.unlink(missing_ok=True)
     report = f"{home}/crash-report.txt"
     llm.push(
-        plan("Count the anchors", "Write the report"),
-        call("shell_exec", {"id": "crash", "exec_dir": home, "command": f"echo ran >> {runs}; echo 3"}, "call_count"),
+        # Every answered model call costs 100 prompt + 10 completion tokens.
+        spent(plan("Count the anchors", "Write the report")),
+        spent(
+            call(
+                "shell_exec", {"id": "crash", "exec_dir": home, "command": f"echo ran >> {runs}; echo 3"}, "call_count"
+            )
+        ),
         # The worker is killed while the model "thinks" about this reply; the dead request consumes it.
         slow(call("complete_step", {"success": True, "result": "3"}, "call_done1_lost"), 60),
-        call("complete_step", {"success": True, "result": "3 anchors"}, "call_done1"),
-        call("file_write", {"file": report, "content": "3 anchors\n"}, "call_write"),
-        call("complete_step", {"success": True, "result": "written", "attachments": [report]}, "call_done2"),
-        call("deliver_result", {"message": "There are 3 anchors."}, "call_result"),
+        spent(call("complete_step", {"success": True, "result": "3 anchors"}, "call_done1")),
+        spent(call("file_write", {"file": report, "content": "3 anchors\n"}, "call_write")),
+        spent(call("complete_step", {"success": True, "result": "written", "attachments": [report]}, "call_done2")),
+        spent(call("deliver_result", {"message": "There are 3 anchors."}, "call_result")),
     )
     first = workers.start("first")
     session = new_agent_session(alice)
@@ -162,6 +172,8 @@ def test_a_turn_whose_worker_is_killed_mid_model_call_is_resumed_by_another_work
 
     turn.refresh_from_db()
     assert (turn.status, turn.resume_count, turn.error) == (TurnStatus.COMPLETED, 1, ""), workers.log("second")
+    # The dead worker's 2 answered calls count as well as the second worker's 4.
+    assert (turn.prompt_tokens, turn.completion_tokens) == (600, 60)
     shell = [("tool", "shell_exec", s, "call_count") for s in ("calling", "called")]
     write = [("tool", "file_write", s, "call_write") for s in ("calling", "called")]
     assert worker_timeline(session.id) == [
