@@ -93,7 +93,6 @@ class Agent:
         self.deadline, self.resume_count = deadline, resume_count
         self.env = ToolEnv(ctx=ctx, sandbox=sandbox, owner_id=owner_id)
         self.tools: dict[str, Tool[Any]] = tools_available(has_browser=bool(sandbox.cdp_url))
-        self.rounds = 0
         self._resume_counted = False
         self.key = f"turn:{ctx.turn_id}"
 
@@ -103,6 +102,8 @@ class Agent:
         state = self.state
         if self.ctx.resumed:
             self._publish_resumed()
+        if state.turn_id != self.ctx.turn_id:
+            state.turn_rounds = 0  # a new turn gets the whole budget; a resumed one keeps its count
         if state.turn_id != self.ctx.turn_id or self.ctx.message_seq > state.handled_message_seq:
             self._take_in_message()
         try:
@@ -415,8 +416,8 @@ class Agent:
             )
 
     def _complete(self, messages: list[Message], tools: dict[str, Tool[Any]]) -> Completion:
-        self.rounds += 1
-        if self.rounds > settings.AGENT_MAX_STEPS:
+        self.state.turn_rounds += 1
+        if self.state.turn_rounds > settings.AGENT_MAX_STEPS:
             raise AgentLimitError(
                 f"The task used its {settings.AGENT_MAX_STEPS} model rounds (AGENT_MAX_STEPS) and was ended. "
                 "Send a message to continue from where it stopped, or raise AGENT_MAX_STEPS."

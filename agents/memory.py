@@ -51,6 +51,7 @@ class AgentState(BaseModel):
     executor: list[Message] = Field(default_factory=list)
     pending_ask: str | None = None  # tool_call_id of the message_ask_user awaiting the user's answer
     turn_id: str | None = None  # the turn that last worked on this state
+    turn_rounds: int = 0  # model rounds `turn_id` has spent (AGENT_MAX_STEPS), kept across a resume
     handled_message_seq: int = 0  # the newest user message the agent has taken in
     next_step_id: int = 1
     plan_version: int = 0

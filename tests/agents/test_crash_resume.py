@@ -172,8 +172,10 @@ def test_a_turn_whose_worker_is_killed_mid_model_call_is_resumed_by_another_work
 
     turn.refresh_from_db()
     assert (turn.status, turn.resume_count, turn.error) == (TurnStatus.COMPLETED, 1, ""), workers.log("second")
-    # The dead worker's 2 answered calls count as well as the second worker's 4.
+    # The dead worker's 2 answered calls count as well as the second worker's 4, in tokens and
+    # in the step budget (its lost 3rd call was never checkpointed).
     assert (turn.prompt_tokens, turn.completion_tokens) == (600, 60)
+    assert memory_load(session_id=session.id).turn_rounds == 6
     shell = [("tool", "shell_exec", s, "call_count") for s in ("calling", "called")]
     write = [("tool", "file_write", s, "call_write") for s in ("calling", "called")]
     assert worker_timeline(session.id) == [
