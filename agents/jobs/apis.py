@@ -81,6 +81,9 @@ class JobSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set by POST /cancel; a running job ends `cancelled` at its next safe point."
+    )
     result = ResultSerializer(allow_null=True)
     usage = UsageSerializer()
     error = serializers.CharField(allow_null=True)

@@ -96,6 +96,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
+        "cancel_requested_at": _iso(job.cancel_requested_at),
         "result": result,
         "usage": job_usage(job),
         "error": job.error or None,
