@@ -116,7 +116,8 @@ def stack_env(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -
     env["PYTHONUNBUFFERED"] = "1"
     # Agent-mode sessions get real sandboxes: containers when an engine answers (they have the
     # browser and VNC), else bubblewrap jails. A private prefix lets the teardown find ours.
-    env["SANDBOX_BACKEND"] = "docker" if engine_available() else "local"
+    # ANKER_E2E_BACKEND=local runs them on local jails (with their desktop) even beside an engine.
+    env["SANDBOX_BACKEND"] = os.environ.get("ANKER_E2E_BACKEND") or ("docker" if engine_available() else "local")
     env["SANDBOX_NAME_PREFIX"] = f"anker-e2e-{secrets.token_hex(3)}"
     env["SANDBOX_LOCAL_DIR"] = str(tmp_path_factory.mktemp("sandboxes"))
     return env

@@ -1,15 +1,17 @@
 """Agent mode in the web app, in real Chromium, against the real stack: a real worker, real
-sandboxes (Docker containers with a browser and VNC when an engine answers) and the
-scripted model."""
+sandboxes (Docker containers when an engine answers, else local jails; both with a browser and
+VNC) and the scripted model."""
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from sandboxes.backends.local import desktop_programs
 from sessions import eventlog
 from tests.e2e.conftest import Stack
 from tests.e2e.web import expect_screen_shows, log_in, require, shot
@@ -44,6 +46,15 @@ def plan(*steps: str) -> Any:
     )
 
 
+def desktop_home(stack_env: dict[str, str]) -> str:
+    """The sandbox's home directory; skips (fails in CI) when its sandboxes have no desktop."""
+    if stack_env["SANDBOX_BACKEND"] == "docker":
+        return "/home/ubuntu"
+    missing = desktop_programs(sys.executable)[1]
+    require(not missing, "the live browser needs a desktop; missing: " + ", ".join(missing))
+    return "/workspace"
+
+
 def start_agent_task(page: Page, message: str) -> str:
     page.get_by_test_id("mode-agent").click()
     page.get_by_test_id("composer-input").fill(message)
@@ -55,10 +66,10 @@ def start_agent_task(page: Page, message: str) -> str:
 def test_an_agent_task_shows_plan_steps_tools_and_the_live_browser_then_stops(
     stack: Stack, llm: ScriptedLLM, page: Page, stack_env: dict[str, str]
 ) -> None:
-    require(stack_env["SANDBOX_BACKEND"] == "docker", "the live browser needs Docker sandboxes")
+    home = desktop_home(stack_env)
     llm.push(
         plan("Look around the sandbox", "Open the harbour page"),
-        call("shell_exec", {"id": "main", "exec_dir": "/home/ubuntu", "command": "echo harbour-$((40+2))"}, "c_sh"),
+        call("shell_exec", {"id": "main", "exec_dir": home, "command": "echo harbour-$((40+2))"}, "c_sh"),
         call("complete_step", {"success": True, "result": "Shell works"}, "c_done1"),
         call("browser_navigate", {"url": SEA_PAGE}, "c_nav_sea"),
         # Late enough that the view-only screen is connected (showing the sea) when the page changes.
@@ -128,7 +139,7 @@ def test_the_agent_asks_and_the_user_answers_in_the_composer(stack: Stack, llm: 
 def test_the_user_takes_over_the_browser_and_hands_it_back(
     stack: Stack, llm: ScriptedLLM, page: Page, stack_env: dict[str, str]
 ) -> None:
-    require(stack_env["SANDBOX_BACKEND"] == "docker", "take-over needs the browser of a Docker sandbox")
+    desktop_home(stack_env)
     llm.push(
         plan("Log in to the harbour site"),
         call("browser_navigate", {"url": PAGE}, "c_nav"),
