@@ -96,7 +96,38 @@ function browserLabel(tool: ToolCall): ToolLabel {
   }
 }
 
-export function toolLabel(tool: ToolCall): ToolLabel {
+/** Verbs of finished calls ("Ran `ls`", "Read main.py"). */
+const PAST: Record<string, string> = {
+  Running: 'Ran',
+  'Typing into': 'Typed into',
+  Viewing: 'Viewed',
+  'Waiting for': 'Waited for',
+  Stopping: 'Stopped',
+  Reading: 'Read',
+  Writing: 'Wrote',
+  Editing: 'Edited',
+  'Searching in': 'Searched in',
+  'Finding files in': 'Found files in',
+  Browsing: 'Browsed',
+  Clicking: 'Clicked',
+  Typing: 'Typed',
+  Scrolling: 'Scrolled',
+  Searching: 'Searched',
+  Messaging: 'Messaged',
+  Using: 'Used',
+}
+
+/**
+ * The call's label: present tense while it runs ("Running ls"), past once done ("Ran ls");
+ * `tense: 'present'` always gives the present (the computer panel's "Anker is using ...").
+ */
+export function toolLabel(tool: ToolCall, tense: 'auto' | 'present' = 'auto'): ToolLabel {
+  const label = presentLabel(tool)
+  if (tense === 'present' || tool.status === 'calling') return label
+  return { ...label, verb: PAST[label.verb] ?? label.verb }
+}
+
+function presentLabel(tool: ToolCall): ToolLabel {
   switch (tool.name) {
     case 'shell':
       return shellLabel(tool)

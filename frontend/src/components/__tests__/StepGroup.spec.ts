@@ -28,8 +28,8 @@ describe('StepGroup', () => {
 
     expect(row.text()).toBe('In progressCollect the data')
     expect(wrapper.findAll('[data-testid="tool-label"]').map((l) => l.text())).toEqual([
-      'Searching sales 2024',
-      'Reading sales.csv',
+      'Searched sales 2024', // done
+      'Reading sales.csv', // still running
     ])
     expect(row.attributes('aria-expanded')).toBe('true')
 

@@ -10,13 +10,13 @@ function call(name: string, fn: string, args: Record<string, unknown>, status: T
 
 describe('ToolRow', () => {
   it.each([
-    [call('shell', 'shell_exec', { id: 'main', command: 'ls -la' }), 'Running ls -la'],
-    [call('file', 'file_read', { file: '/home/ubuntu/app/main.py' }), 'Reading main.py'],
-    [call('file', 'file_write', { file: '/tmp/report.md', content: '# hi' }), 'Writing report.md'],
-    [call('file', 'file_str_replace', { file: '/srv/app.ts', old_str: 'a', new_str: 'b' }), 'Editing app.ts'],
-    [call('browser', 'browser_navigate', { url: 'https://www.example.com/docs?page=2' }), 'Browsing example.com'],
-    [call('search', 'info_search_web', { query: 'vector databases' }), 'Searching vector databases'],
-    [call('mcp', 'weather_lookup', {}), 'Using weather_lookup'],
+    [call('shell', 'shell_exec', { id: 'main', command: 'ls -la' }), 'Ran ls -la'],
+    [call('file', 'file_read', { file: '/home/ubuntu/app/main.py' }), 'Read main.py'],
+    [call('file', 'file_write', { file: '/tmp/report.md', content: '# hi' }), 'Wrote report.md'],
+    [call('file', 'file_str_replace', { file: '/srv/app.ts', old_str: 'a', new_str: 'b' }), 'Edited app.ts'],
+    [call('browser', 'browser_navigate', { url: 'https://www.example.com/docs?page=2' }), 'Browsed example.com'],
+    [call('search', 'info_search_web', { query: 'vector databases' }), 'Searched vector databases'],
+    [call('mcp', 'weather_lookup', {}), 'Used weather_lookup'],
   ])('labels %#: %s', (tool, expected) => {
     const wrapper = mount(ToolRow, { props: { tool } })
     expect(wrapper.get('[data-testid="tool-label"]').text()).toBe(expected)
@@ -36,6 +36,7 @@ describe('ToolRow', () => {
       'Running make (running). Open in the computer panel',
     )
     expect(called.get('[data-testid="tool-label"]').classes()).not.toContain('shimmer-text')
+    expect(called.get('[data-testid="tool-label"]').text()).toBe('Ran make')
   })
 
   it('asks to open the call in the computer panel on click', async () => {
