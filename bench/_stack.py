@@ -65,7 +65,8 @@ class BenchStack:
             DJANGO_SECRET_KEY=secrets.token_hex(16),
             REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
             MONGODB_URL=f"mongodb://127.0.0.1:{self.mongo_port}",
-            DATABASE_URL=f"sqlite:///{self.tmp / 'db.sqlite3'}",
+            # BENCH_DATABASE_URL: an empty database to measure on (e.g. PostgreSQL); else SQLite.
+            DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{self.tmp / 'db.sqlite3'}",
             LOG_LEVEL="WARNING",
         )
 

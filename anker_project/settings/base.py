@@ -90,7 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so worker and server subprocesses started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_SQLITE_PATH", default=str(DATA_DIR / "test-db.sqlite3"))}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # 0: a connection per request or task, closed at its end. Django's advice under ASGI, where
+    # every request runs in a thread of its own: kept-alive connections would pile up per thread
+    # (a 1,000-job burst over HTTP hit PostgreSQL's "too many clients" with 60 s).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
