@@ -166,6 +166,7 @@ class Agent:
             tools=", ".join(self.tools),
             home=self.sandbox.home,
             browser_line=prompts.BROWSER_LINE if self.sandbox.cdp_url else prompts.NO_BROWSER_LINE,
+            network_line=prompts.NETWORK_LINES[getattr(self.sandbox, "network", "open")],
             search_line=prompts.SEARCH_LINE if "info_search_web" in self.tools else prompts.NO_SEARCH_LINE,
             language=language,
         )

@@ -13,7 +13,8 @@ TITLE_MAX_CHARS = 50
 _SANDBOX = """\
 You work in a sandbox: a Debian Linux machine of your own, as a non-root user whose home \
 directory is {home}. Files the user attached are in {home}/upload/. Save what you produce \
-under {home} and give absolute paths when you attach files. {browser_line} {search_line}\
+under {home} and give absolute paths when you attach files. {network_line} {browser_line} \
+{search_line}\
 """
 
 _RULES = """\
@@ -51,7 +52,15 @@ cannot be done, call complete_step with success=false and say why: the plan will
 )
 
 BROWSER_LINE = "A Chromium browser is available (browser_* tools): pages are shown as numbered elements."
-NO_BROWSER_LINE = "This sandbox has no browser: there are no browser tools; use the shell (curl) for web pages."
+NO_BROWSER_LINE = "This sandbox has no browser: there are no browser tools."
+NETWORK_LINES = {
+    "open": "It has internet access (curl, pip, git work).",
+    "proxy": (
+        "It reaches the web over HTTP and HTTPS only, through a proxy that is already configured "
+        "(http_proxy); local and private network addresses are blocked, and so are SSH and other protocols."
+    ),
+    "none": "It has no network access: nothing can be downloaded, and web pages cannot be opened.",
+}
 SEARCH_LINE = "Web search is available (info_search_web)."
 NO_SEARCH_LINE = "Web search is not configured: there is no search tool."
 

@@ -52,6 +52,7 @@ class SandboxHandle:
     cdp_url: str | None
     home: str
     replaced: bool = False
+    network: str = "open"  # open | proxy (HTTP/HTTPS to public addresses) | none: what the prompt says
 
 
 def _handle(sandbox: Sandbox, *, replaced: bool) -> SandboxHandle:
@@ -61,7 +62,13 @@ def _handle(sandbox: Sandbox, *, replaced: bool) -> SandboxHandle:
         cdp_url=sandbox.cdp_url or None,
         home=sandbox.home,
         replaced=replaced,
+        network=_network(sandbox),
     )
+
+
+def _network(sandbox: Sandbox) -> str:
+    services = set(sandbox.services.split(","))
+    return "open" if "net" in services else "proxy" if "egress" in services else "none"
 
 
 def _lease_end() -> datetime:

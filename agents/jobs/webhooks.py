@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +16,7 @@ import httpx
 from django.conf import settings
 
 from anker_project.errors import ApplicationError
+from anker_project.net import AddressRefusedError, public_addresses
 
 USER_AGENT = "Anker-Webhooks/1"
 
@@ -39,19 +38,6 @@ class AttemptOutcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
 def webhook_target_check(url: str) -> list[str]:
     """The addresses `url` may be delivered to; raises WebhookTargetError if none.
 
@@ -63,18 +49,12 @@ def webhook_target_check(url: str) -> list[str]:
         raise WebhookTargetError("webhook_url must be an http or https URL with a host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError) as exc:
-        raise WebhookTargetError(f"webhook_url's host cannot be resolved: {exc}") from exc
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return addresses
-    allowed = [a for a in addresses if _public(ipaddress.ip_address(a.split("%", 1)[0]))]
-    if not allowed or len(allowed) != len(addresses):
-        raise WebhookTargetError(
-            "webhook_url resolves to a loopback, private, link-local or multicast address, which is not allowed"
-        )
-    return allowed
+    except ValueError as exc:
+        raise WebhookTargetError(f"webhook_url has a bad port: {exc}") from exc
+    try:
+        return public_addresses(parts.hostname, port, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    except AddressRefusedError as exc:
+        raise WebhookTargetError(f"webhook_url: {exc}") from exc
 
 
 def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:

@@ -77,5 +77,12 @@ SANDBOX_LOCAL_PYTHON = env_or("SANDBOX_LOCAL_PYTHON", sys.executable)
 SANDBOX_LOCAL_DESKTOP = env.str("SANDBOX_LOCAL_DESKTOP", default="auto").strip().lower()
 if SANDBOX_LOCAL_DESKTOP not in ("auto", "on", "off"):
     raise ImproperlyConfigured(f"SANDBOX_LOCAL_DESKTOP must be auto, on or off, not {SANDBOX_LOCAL_DESKTOP!r}")
+# The local backend's network: "proxy" (the jail reaches public addresses through Anker's egress
+# proxy: HTTP and HTTPS, never loopback or private ones) or "none".
+SANDBOX_LOCAL_NETWORK = env.str("SANDBOX_LOCAL_NETWORK", default="proxy").strip().lower()
+if SANDBOX_LOCAL_NETWORK not in ("proxy", "none"):
+    raise ImproperlyConfigured(f"SANDBOX_LOCAL_NETWORK must be proxy or none, not {SANDBOX_LOCAL_NETWORK!r}")
+# Let the egress proxy reach loopback and private addresses too (tests, trusted networks only).
+SANDBOX_EGRESS_ALLOW_PRIVATE = env.bool("SANDBOX_EGRESS_ALLOW_PRIVATE", default=False)
 SANDBOX_TOOLAPI_SOURCE = env_or("SANDBOX_TOOLAPI_SOURCE", str(BASE_DIR / "sandbox-image"))
 SANDBOX_VNC_TICKET_SECONDS = env.int("SANDBOX_VNC_TICKET_SECONDS", default=60)

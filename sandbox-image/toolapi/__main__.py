@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(redact)
 
     app = App(settings)
+    egress_socket = os.environ.get("TOOLAPI_EGRESS_SOCKET")
+    if egress_socket:  # the local backend's way out (see egress.py)
+        from .egress import start_forwarder
+
+        start_forwarder(int(os.environ.get("TOOLAPI_EGRESS_PORT") or 3128), egress_socket)
     server: ToolApiServer | ToolApiUnixServer
     if args.unix_socket:
         server = ToolApiUnixServer(args.unix_socket, app)

@@ -34,7 +34,7 @@ class SandboxEndpoint:
     cdp_url: str | None
     vnc_ws_url: str | None
     home: str  # the agent's working directory inside the sandbox
-    services: tuple[str, ...]  # what runs besides the tool API: x, cdp, vnc
+    services: tuple[str, ...]  # what runs besides the tool API: x, cdp, vnc; and its way out: net | egress
 
 
 class SandboxStartError(Exception):

@@ -137,7 +137,7 @@ class DockerBackend:
             cdp_url=f"http://{address}:{ports[CDP_PORT]}",
             vnc_ws_url=f"ws://{address}:{ports[VNC_WS_PORT]}/websockify",
             home=IMAGE_HOME,
-            services=("x", "cdp", "vnc"),
+            services=("x", "cdp", "vnc", "net"),
         )
 
     def destroy(self, sandbox_id: str) -> None:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ..egress import EgressProxy
 from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ TERM_GRACE_SECONDS = 3.0
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 _children_lock = threading.Lock()
 _children: dict[str, subprocess.Popen[bytes]] = {}
+_proxies: dict[str, EgressProxy] = {}  # egress proxies this process serves, by sandbox
+EGRESS_SOCKET_NAME = "egress.sock"
+JAIL_PROXY_URL = "http://127.0.0.1:3128"
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -144,8 +148,13 @@ class LocalBackend:
 
     def isolation(self) -> str:
         if self.jailed():
+            network = (
+                "network only through Anker's egress proxy (HTTP/HTTPS to public addresses)"
+                if settings.SANDBOX_LOCAL_NETWORK == "proxy"
+                else "no network"
+            )
             return (
-                "bubblewrap jail: own user, PID, mount, IPC, UTS and network namespaces (no network), "
+                "bubblewrap jail: own user, PID, mount, IPC, UTS and network namespaces (" + network + "), "
                 "uid 1000, read-only /usr and /etc, workspace-only writes; shares the host kernel and "
                 "has no memory/CPU limits; " + self.desktop_summary()
             )
@@ -203,6 +212,8 @@ class LocalBackend:
         token = secrets.token_urlsafe(32)
         if bwrap is not None:
             argv, env, home = self._jail(bwrap, base, workspace, run_dir, token, desktop)
+            if settings.SANDBOX_LOCAL_NETWORK == "proxy":
+                self._open_egress(sandbox_id, run_dir, env)
             logger.info("local sandbox %s: %s", sandbox_id, self.isolation())
         else:
             argv, env, home = self._unjailed(workspace, socket_path, token)
@@ -220,6 +231,9 @@ class LocalBackend:
                 start_new_session=True,  # its own process group: destroy kills the group
                 preexec_fn=_die_with_parent,
             ).result()
+        except BaseException:
+            self.destroy(sandbox_id)  # the egress proxy and the directory
+            raise
         finally:
             log.close()
         with _children_lock:
@@ -232,7 +246,8 @@ class LocalBackend:
             cdp_url=f"unix:{run_dir / CDP_SOCKET_NAME}" if desktop else None,
             vnc_ws_url=f"ws+unix:{run_dir / VNC_SOCKET_NAME}" if desktop else None,
             home=home,
-            services=("x", "cdp", "vnc") if desktop else (),
+            services=(("x", "cdp", "vnc") if desktop else ())
+            + (("egress",) if bwrap is not None and settings.SANDBOX_LOCAL_NETWORK == "proxy" else ()),
         )
         try:
             wait_until_ready(
@@ -305,6 +320,23 @@ class LocalBackend:
         env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, **desktop)
         return argv, env, JAIL_HOME
 
+    def _open_egress(self, sandbox_id: str, run_dir: Path, env: dict[str, str]) -> None:
+        """Serve the jail's egress proxy from this process (the jail dies with it anyway)."""
+        proxy = EgressProxy(str(run_dir / EGRESS_SOCKET_NAME), allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE)
+        with _children_lock:
+            _proxies[sandbox_id] = proxy
+        env.update(
+            TOOLAPI_EGRESS_SOCKET=f"/run/toolapi/{EGRESS_SOCKET_NAME}",
+            TOOLAPI_EGRESS_PORT="3128",
+            http_proxy=JAIL_PROXY_URL,
+            https_proxy=JAIL_PROXY_URL,
+            HTTP_PROXY=JAIL_PROXY_URL,
+            HTTPS_PROXY=JAIL_PROXY_URL,
+            no_proxy="localhost,127.0.0.1,::1",
+            NO_PROXY="localhost,127.0.0.1,::1",
+            CHROME_EXTRA_FLAGS=f"--proxy-server={JAIL_PROXY_URL}",
+        )
+
     def _unjailed(self, workspace: Path, socket_path: Path, token: str) -> tuple[list[str], dict[str, str], str]:
         argv = [settings.SANDBOX_LOCAL_PYTHON, "-m", "toolapi", "--unix-socket", str(socket_path)]
         env = {
@@ -353,6 +385,9 @@ class LocalBackend:
                 os.killpg(pid, signal.SIGKILL)
         with _children_lock:
             proc = _children.pop(sandbox_id, None)
+            proxy = _proxies.pop(sandbox_id, None)
+        if proxy is not None:
+            proxy.close()
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)

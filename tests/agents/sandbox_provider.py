@@ -16,4 +16,5 @@ def acquire(*, session_id: str) -> SandboxHandle:
         tool_api=ToolApiClient(os.environ["ANKER_TEST_TOOLAPI_URL"], os.environ["ANKER_TEST_TOOLAPI_TOKEN"]),
         cdp_url=os.environ.get("ANKER_TEST_CDP_URL") or None,
         home=os.environ["ANKER_TEST_HOME"],
+        network=os.environ.get("ANKER_TEST_NETWORK", "open"),
     )

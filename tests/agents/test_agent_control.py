@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pytest_django.fixtures import Settings
 
+from agents import prompts
 from agents.memory import memory_load
 from agents.services import chat_send, turn_run, turn_stop
 from tests.agents.conftest import ToolApiServer
@@ -273,3 +274,24 @@ def test_a_model_that_never_calls_the_plan_tool_fails_the_turn_with_a_reason(
         "The model did not call create_plan after 3 attempts, so the task could not go on. "
         "Try again, or use a model with reliable tool calling.",
     )
+
+
+@pytest.mark.parametrize("network", ["open", "proxy", "none"])
+def test_the_prompts_say_truthfully_how_the_sandbox_reaches_the_network(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer, monkeypatch: pytest.MonkeyPatch, network: str
+) -> None:
+    monkeypatch.setenv("ANKER_TEST_NETWORK", network)
+    llm.push(plan("Say hi"), done(), deliver("Hi."))
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Say hi")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "completed"
+
+    planner_system = llm.requests[0]["messages"][0]
+    executor_system = llm.requests[1]["messages"][0]
+    for system in (planner_system, executor_system):
+        assert system["role"] == "system"
+        assert prompts.NETWORK_LINES[network] in system["content"]
+        others = [line for key, line in prompts.NETWORK_LINES.items() if key != network]
+        assert not any(line in system["content"] for line in others)

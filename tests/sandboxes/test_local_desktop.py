@@ -4,6 +4,7 @@ Docker sandbox's. Real jails, real Chromium."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import socket
@@ -66,7 +67,7 @@ def test_a_desktop_jail_runs_chromium_and_vnc_behind_private_unix_sockets(
     desktop: tuple[str, SandboxEndpoint],
 ) -> None:
     sandbox_id, endpoint = desktop
-    assert endpoint.services == ("x", "cdp", "vnc")
+    assert endpoint.services == ("x", "cdp", "vnc", "egress")
     run_dir = Path(settings.SANDBOX_LOCAL_DIR) / sandbox_id / "run"
     assert endpoint.cdp_url == f"unix:{run_dir}/cdp.sock"
     assert endpoint.vnc_ws_url == f"ws+unix:{run_dir}/vnc.sock"
@@ -108,23 +109,49 @@ class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
-        self.wfile.write(b"<title>host loopback</title>")
+        self.wfile.write(b"<title>host loopback</title>")  # the host, not the jail
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
-def test_the_jails_chromium_cannot_reach_the_hosts_loopback(desktop: tuple[str, SandboxEndpoint]) -> None:
-    _, endpoint = desktop
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+def host_lan_address() -> str:
+    """A non-loopback address of this host (Chromium sends loopback URLs past any proxy)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.123", 9))  # picks the outgoing interface; sends nothing
+        return str(probe.getsockname()[0])
+    for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+        if not str(info[4][0]).startswith("127."):
+            return str(info[4][0])
+    pytest.fail("this host has no non-loopback IPv4 address to test the egress proxy with")
+
+
+def test_the_jails_chromium_browses_through_the_egress_proxy_which_refuses_private_addresses(
+    local_desktop_backend: str, settings: Any
+) -> None:
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    session = BrowserSession(str(endpoint.cdp_url))
+    url = f"http://{host_lan_address()}:{server.server_address[1]}/"
+    backend = get_backend("local")
     try:
-        with pytest.raises(Exception, match="ERR_CONNECTION_REFUSED"):
-            session.run(lambda page: page.goto(url))
+        for allow_private in (False, True):
+            settings.SANDBOX_EGRESS_ALLOW_PRIVATE = allow_private
+            sandbox_id = str(uuid.uuid4())
+            endpoint = backend.create(sandbox_id)
+            session = BrowserSession(str(endpoint.cdp_url))
+            try:
+                response = session.run(lambda page: page.goto(url))
+                assert response is not None
+                status = response.status
+                title, text = session.run(lambda page: (page.title(), page.inner_text("body")))
+            finally:
+                session.close()
+                backend.destroy(sandbox_id)
+            if allow_private:
+                assert (status, title) == (200, "host loopback")
+            else:  # a private address: the proxy answers for it
+                assert status == 403 and "Anker's sandbox network refuses" in text, text
     finally:
-        session.close()
         server.shutdown()
         server.server_close()
 
@@ -182,7 +209,7 @@ def test_desktop_on_refuses_to_start_without_its_programs_and_auto_starts_withou
     sandbox_id = str(uuid.uuid4())
     endpoint = backend.create(sandbox_id)
     try:
-        assert (endpoint.cdp_url, endpoint.vnc_ws_url, endpoint.services) == (None, None, ())
+        assert (endpoint.cdp_url, endpoint.vnc_ws_url, endpoint.services) == (None, None, ("egress",))
         with client(endpoint) as api:
             assert api.health() == {"toolapi": "ok", "x": "absent", "cdp": "absent", "vnc": "absent", "ready": True}
     finally:

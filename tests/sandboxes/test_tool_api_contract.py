@@ -55,7 +55,9 @@ def test_the_contract_suite_passes_against_a_local_jail(jail: None) -> None:
     sandbox_id = str(uuid.uuid4())
     endpoint = backend.create(sandbox_id)
     try:
-        result = run_contract_suite(endpoint, root="/workspace", services=",".join(endpoint.services))
+        result = run_contract_suite(
+            endpoint, root="/workspace", services=",".join(s for s in endpoint.services if s in ("x", "cdp", "vnc"))
+        )
     finally:
         backend.destroy(sandbox_id)
     counts = summary(result)

@@ -103,10 +103,10 @@ def test_view_of_an_unknown_shell_is_404(api: Api) -> None:
 
 
 def test_a_long_command_reports_running_then_wait_returns_when_it_ends(api: Api, shell_id: str) -> None:
-    started = api.ok("/shell/exec", id=shell_id, command="echo begin; sleep 2; echo end", wait_seconds=0.5)
+    started = api.ok("/shell/exec", id=shell_id, command="echo begin; sleep 3; echo end", wait_seconds=0.5)
     assert started["status"] == "running"
     assert started["returncode"] is None
-    assert started["output"] == "begin\n"
+    assert started["output"] in ("begin\n", "")  # a busy sandbox may not have run the echo yet
 
     short = api.ok("/shell/wait", id=shell_id, seconds=0)
     assert short["status"] == "running"

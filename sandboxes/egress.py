@@ -1,0 +1,187 @@
+"""The egress proxy of a local sandbox: the jail's only way to the network.
+
+A bubblewrap jail has no network namespace of its own with a route out, on purpose: sharing
+the host's would hand the agent every loopback service (Redis, MongoDB, the database). Instead
+the backend serves this HTTP forward proxy on a unix socket bound into the jail (the tool API
+relays 127.0.0.1:3128 in the jail to it, see sandbox-image/toolapi/egress.py). It speaks the two
+forms every client uses — `CONNECT host:port` tunnels (HTTPS) and absolute-URI requests (plain
+HTTP) — and connects only to public addresses: a name that resolves to a loopback, private,
+link-local or multicast address is refused with 403 (SANDBOX_EGRESS_ALLOW_PRIVATE lifts that,
+for tests and trusted networks). The address checked is the address connected to, so a name
+cannot be re-pointed in between. Each connection is one request (`Connection: close`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from urllib.parse import urlsplit
+
+from anker_project.net import AddressRefusedError, public_addresses
+
+logger = logging.getLogger(__name__)
+
+HEAD_LIMIT_BYTES = 64 * 1024
+CONNECT_TIMEOUT_SECONDS = 10.0
+IDLE_TIMEOUT_SECONDS = 300.0
+ACCEPT_POLL_SECONDS = 2.0
+CHUNK_BYTES = 65536
+HOP_BY_HOP = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
+
+
+class _RefusedError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+class EgressProxy:
+    """Serves one sandbox's egress on `socket_path` (mode 0600) until closed or until the
+    socket file disappears (the sandbox's directory was removed by another process)."""
+
+    def __init__(self, socket_path: str, *, allow_private: bool = False) -> None:
+        self.socket_path, self.allow_private = socket_path, allow_private
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(socket_path)
+        os.chmod(socket_path, 0o600)
+        self._listener.listen(64)
+        self._listener.settimeout(ACCEPT_POLL_SECONDS)
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, name="egress-proxy", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                if not os.path.exists(self.socket_path):
+                    break  # the sandbox is gone
+                continue
+            except OSError:
+                break
+            threading.Thread(target=self._handle, args=(conn,), name="egress-conn", daemon=True).start()
+        self._listener.close()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(IDLE_TIMEOUT_SECONDS)
+        try:
+            head, rest = _read_head(conn)
+            upstream, first_bytes, reply = self._open(head)
+        except _RefusedError as refused:
+            body = (refused.message + "\n").encode()
+            with contextlib.suppress(OSError):
+                conn.sendall(
+                    f"HTTP/1.1 {refused.status} {refused.reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+            conn.close()
+            return
+        except OSError:
+            conn.close()
+            return
+        try:
+            if reply:
+                conn.sendall(reply)
+            upstream.sendall(first_bytes + rest)
+        except OSError:
+            conn.close()
+            upstream.close()
+            return
+        _splice(conn, upstream)
+
+    def _open(self, head: bytes) -> tuple[socket.socket, bytes, bytes]:
+        """Connect upstream for this request: (socket, bytes to send it first, reply to the client)."""
+        lines = head.split(b"\r\n")
+        try:
+            method, target, version = lines[0].split(b" ", 2)
+        except ValueError:
+            raise _RefusedError(400, "Bad Request", "not an HTTP proxy request") from None
+        if method == b"CONNECT":
+            host, port = _host_port(target.decode("latin1"), default_port=443)
+            return self._connect(host, port), b"", b"HTTP/1.1 200 Connection established\r\n\r\n"
+        url = urlsplit(target.decode("latin1"))
+        if url.scheme != "http" or not url.hostname:
+            raise _RefusedError(400, "Bad Request", "send http:// URLs, or CONNECT for https")
+        try:
+            port = url.port or 80
+        except ValueError:
+            raise _RefusedError(400, "Bad Request", "bad port") from None
+        upstream = self._connect(url.hostname, port)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        headers = [line for line in lines[1:] if line and line.split(b":", 1)[0].strip().lower() not in HOP_BY_HOP]
+        first = b"\r\n".join([method + b" " + path.encode("latin1") + b" " + version, *headers, b"Connection: close"])
+        return upstream, first + b"\r\n\r\n", b""
+
+    def _connect(self, host: str, port: int) -> socket.socket:
+        try:
+            addresses = public_addresses(host, port, allow_private=self.allow_private)
+        except AddressRefusedError as exc:
+            logger.info("sandbox egress refused %s:%d: %s", host, port, exc)
+            raise _RefusedError(403, "Forbidden", f"Anker's sandbox network refuses {host}: {exc}") from None
+        last: OSError | None = None
+        for address in addresses:
+            try:
+                upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
+                upstream.settimeout(IDLE_TIMEOUT_SECONDS)
+                return upstream
+            except OSError as exc:
+                last = exc
+        raise _RefusedError(502, "Bad Gateway", f"cannot connect to {host}:{port}: {last}")
+
+
+def _read_head(conn: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(CHUNK_BYTES)
+        if not chunk:
+            raise _RefusedError(400, "Bad Request", "the request ended before its headers did")
+        data += chunk
+        if len(data) > HEAD_LIMIT_BYTES:
+            raise _RefusedError(431, "Request Header Fields Too Large", "request head over 64 KB")
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def _host_port(authority: str, *, default_port: int) -> tuple[str, int]:
+    if authority.startswith("["):  # [v6]:port
+        host, _, port = authority[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "")
+    try:
+        return host, int(port) if port else default_port
+    except ValueError:
+        raise _RefusedError(400, "Bad Request", f"bad port in {authority!r}") from None
+
+
+def _splice(a: socket.socket, b: socket.socket) -> None:
+    back = threading.Thread(target=_pump, args=(b, a), name="egress-pump", daemon=True)
+    back.start()
+    _pump(a, b)
+    back.join()
+    a.close()
+    b.close()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(CHUNK_BYTES):
+            target.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
