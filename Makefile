@@ -40,6 +40,10 @@ test: test-frontend test-backend
 
 test-backend: $(STAMP)
 	$(PY) -m pytest
+	@# The agent's web flows once more on local jails (the embedded default's sandboxes) when the
+	@# first pass used Docker containers.
+	if [ -n "$$DOCKER_HOST" ] || [ -S /run/anker-docker.sock ]; then \
+	  ANKER_E2E_BACKEND=local $(PY) -m pytest -q tests/e2e/test_web_agent.py; fi
 
 test-frontend:
 	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend/node_modules/.package-lock.json && cd frontend && npm run check:types && npm test; fi

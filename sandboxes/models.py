@@ -30,7 +30,7 @@ class Sandbox(models.Model):
         "chat_sessions.Session", null=True, blank=True, on_delete=models.SET_NULL, related_name="sandboxes"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    isolation = models.CharField(max_length=300, blank=True, default="")
+    isolation = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
     # Private endpoint.
     tool_api_url = models.CharField(max_length=200, blank=True, default="")
