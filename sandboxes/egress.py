@@ -8,7 +8,9 @@ forms every client uses — `CONNECT host:port` tunnels (HTTPS) and absolute-URI
 HTTP) — and connects only to public addresses: a name that resolves to a loopback, private,
 link-local or multicast address is refused with 403 (SANDBOX_EGRESS_ALLOW_PRIVATE lifts that,
 for tests and trusted networks). The address checked is the address connected to, so a name
-cannot be re-pointed in between. Each connection is one request (`Connection: close`).
+cannot be re-pointed in between. Tunnels go only to SANDBOX_EGRESS_CONNECT_PORTS (443 unless
+configured), plain HTTP only to port 80 or 1024 and up. Each connection is one request
+(`Connection: close`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ IDLE_TIMEOUT_SECONDS = 300.0
 ACCEPT_POLL_SECONDS = 2.0
 CHUNK_BYTES = 65536
 HOP_BY_HOP = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
+# Plain HTTP goes to port 80 or an unprivileged port, never to mail, SSH and the like (an HTTP
+# request sent to an SMTP server is a classic cross-protocol abuse).
+HTTP_PORTS = frozenset({80}) | frozenset(range(1024, 65536))
 
 
 class _RefusedError(Exception):
@@ -42,8 +47,11 @@ class EgressProxy:
     """Serves one sandbox's egress on `socket_path` (mode 0600) until closed or until the
     socket file disappears (the sandbox's directory was removed by another process)."""
 
-    def __init__(self, socket_path: str, *, allow_private: bool = False) -> None:
-        self.socket_path, self.allow_private = socket_path, allow_private
+    def __init__(
+        self, socket_path: str, *, allow_private: bool = False, connect_ports: frozenset[int] | None = frozenset({443})
+    ) -> None:
+        """`connect_ports`: where CONNECT tunnels may go; None allows every port."""
+        self.socket_path, self.allow_private, self.connect_ports = socket_path, allow_private, connect_ports
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -112,6 +120,11 @@ class EgressProxy:
             raise _RefusedError(400, "Bad Request", "not an HTTP proxy request") from None
         if method == b"CONNECT":
             host, port = _host_port(target.decode("latin1"), default_port=443)
+            if self.connect_ports is not None and port not in self.connect_ports:
+                allowed = ", ".join(str(p) for p in sorted(self.connect_ports))
+                raise _RefusedError(
+                    403, "Forbidden", f"Anker's sandbox network tunnels only to port {allowed}, not {port}"
+                )
             return self._connect(host, port), b"", b"HTTP/1.1 200 Connection established\r\n\r\n"
         url = urlsplit(target.decode("latin1"))
         if url.scheme != "http" or not url.hostname:
@@ -120,6 +133,10 @@ class EgressProxy:
             port = url.port or 80
         except ValueError:
             raise _RefusedError(400, "Bad Request", "bad port") from None
+        if port not in HTTP_PORTS:
+            raise _RefusedError(
+                403, "Forbidden", f"Anker's sandbox network sends HTTP only to port 80 or 1024+, not {port}"
+            )
         upstream = self._connect(url.hostname, port)
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         headers = [line for line in lines[1:] if line and line.split(b":", 1)[0].strip().lower() not in HOP_BY_HOP]

@@ -84,5 +84,15 @@ if SANDBOX_LOCAL_NETWORK not in ("proxy", "none"):
     raise ImproperlyConfigured(f"SANDBOX_LOCAL_NETWORK must be proxy or none, not {SANDBOX_LOCAL_NETWORK!r}")
 # Let the egress proxy reach loopback and private addresses too (tests, trusted networks only).
 SANDBOX_EGRESS_ALLOW_PRIVATE = env.bool("SANDBOX_EGRESS_ALLOW_PRIVATE", default=False)
+# Ports CONNECT tunnels (HTTPS) may reach, comma-separated; "*" (None here) for every port.
+_connect_ports = env.str("SANDBOX_EGRESS_CONNECT_PORTS", default="443").strip()
+try:
+    SANDBOX_EGRESS_CONNECT_PORTS = (
+        None if _connect_ports == "*" else [int(p) for p in _connect_ports.split(",") if p.strip()]
+    )
+except ValueError as _exc:
+    raise ImproperlyConfigured(
+        f"SANDBOX_EGRESS_CONNECT_PORTS must be ports like 443,8443 or *, not {_connect_ports!r}"
+    ) from _exc
 SANDBOX_TOOLAPI_SOURCE = env_or("SANDBOX_TOOLAPI_SOURCE", str(BASE_DIR / "sandbox-image"))
 SANDBOX_VNC_TICKET_SECONDS = env.int("SANDBOX_VNC_TICKET_SECONDS", default=60)

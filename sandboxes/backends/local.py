@@ -322,7 +322,12 @@ class LocalBackend:
 
     def _open_egress(self, sandbox_id: str, run_dir: Path, env: dict[str, str]) -> None:
         """Serve the jail's egress proxy from this process (the jail dies with it anyway)."""
-        proxy = EgressProxy(str(run_dir / EGRESS_SOCKET_NAME), allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE)
+        ports = settings.SANDBOX_EGRESS_CONNECT_PORTS
+        proxy = EgressProxy(
+            str(run_dir / EGRESS_SOCKET_NAME),
+            allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE,
+            connect_ports=None if ports is None else frozenset(ports),
+        )
         with _children_lock:
             _proxies[sandbox_id] = proxy
         env.update(

@@ -77,7 +77,7 @@ def test_connect_tunnels_bytes_both_ways(tmp_path: Path) -> None:
                 conn.sendall(data[::-1])
 
     threading.Thread(target=serve, daemon=True).start()
-    proxy = EgressProxy(str(tmp_path / "egress.sock"), allow_private=True)
+    proxy = EgressProxy(str(tmp_path / "egress.sock"), allow_private=True, connect_ports=None)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10)
@@ -106,13 +106,32 @@ def test_connect_tunnels_bytes_both_ways(tmp_path: Path) -> None:
 def test_loopback_private_and_link_local_targets_are_refused_by_default(
     tmp_path: Path, web: int, request_head: str
 ) -> None:
-    proxy = EgressProxy(str(tmp_path / "egress.sock"))
+    proxy = EgressProxy(str(tmp_path / "egress.sock"), connect_ports=None)  # the address alone decides
     try:
         answer = ask(proxy, request_head.format(web=web).encode())
     finally:
         proxy.close()
     assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer
     assert b"Anker's sandbox network refuses" in answer
+
+
+@pytest.mark.parametrize(
+    ("request_head", "message"),
+    [
+        ("CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n", b"tunnels only to port 443, not 22"),
+        ("CONNECT 127.0.0.1:8443 HTTP/1.1\r\n\r\n", b"tunnels only to port 443, not 8443"),
+        ("GET http://127.0.0.1:25/ HTTP/1.1\r\n\r\n", b"HTTP only to port 80 or 1024+, not 25"),
+    ],
+)
+def test_tunnels_go_only_to_the_allowed_ports_and_http_never_to_privileged_ones(
+    tmp_path: Path, request_head: str, message: bytes
+) -> None:
+    proxy = EgressProxy(str(tmp_path / "egress.sock"), allow_private=True)  # the default ports: 443
+    try:
+        answer = ask(proxy, request_head.encode())
+    finally:
+        proxy.close()
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n") and message in answer, answer
 
 
 @pytest.mark.parametrize(
