@@ -46,8 +46,6 @@ class TurnContext:
     message_seq: int
     needs_title: bool
     resumed: bool = False
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     _stop_reason: str | None = field(default=None, repr=False)
 
     def stop_requested(self) -> bool:
@@ -73,8 +71,6 @@ class TurnContext:
     def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
         """Count a model call's tokens on the turn's row at once, so a worker that dies later
         (and the worker that resumes the turn) loses none of what was spent."""
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
         if prompt_tokens or completion_tokens:
             Turn.objects.filter(pk=self.turn_id).update(
                 prompt_tokens=F("prompt_tokens") + prompt_tokens,

@@ -50,23 +50,12 @@ class UnixSocketBridge:
                     upstream.close()
                     return
                 self._open.update((client, upstream))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), name="unix-bridge-pump", daemon=True).start()
+            threading.Thread(target=self._relay, args=(client, upstream), name="unix-bridge-conn", daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(CHUNK_BYTES):
-                target.sendall(data)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)  # pass the end on; the other pump closes its side
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        splice(client, upstream)
         with self._lock:
-            done = source in self._open and target not in self._open
-            self._open.discard(source)
-        if done:
-            source.close()
-            target.close()
+            self._open.difference_update((client, upstream))
 
     def close(self) -> None:
         with self._lock:
@@ -75,7 +64,26 @@ class UnixSocketBridge:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self._listener.close()
-        for sock in sockets:
+        for sock in sockets:  # ends both pumps of each connection; splice() then closes them
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+
+
+def splice(a: socket.socket, b: socket.socket) -> None:
+    """Relay both ways until both directions ended, then close both sockets."""
+    back = threading.Thread(target=_pump, args=(b, a), name="splice-pump", daemon=True)
+    back.start()
+    _pump(a, b)
+    back.join()
+    a.close()
+    b.close()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(CHUNK_BYTES):
+            target.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)  # pass the end on

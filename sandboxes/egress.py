@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from anker_project.net import AddressRefusedError, public_addresses
 
+from .bridge import splice
+
 logger = logging.getLogger(__name__)
 
 HEAD_LIMIT_BYTES = 64 * 1024
@@ -109,7 +111,7 @@ class EgressProxy:
             conn.close()
             upstream.close()
             return
-        _splice(conn, upstream)
+        splice(conn, upstream)
 
     def _open(self, head: bytes) -> tuple[socket.socket, bytes, bytes]:
         """Connect upstream for this request: (socket, bytes to send it first, reply to the client)."""
@@ -183,22 +185,3 @@ def _host_port(authority: str, *, default_port: int) -> tuple[str, int]:
         return host, int(port) if port else default_port
     except ValueError:
         raise _RefusedError(400, "Bad Request", f"bad port in {authority!r}") from None
-
-
-def _splice(a: socket.socket, b: socket.socket) -> None:
-    back = threading.Thread(target=_pump, args=(b, a), name="egress-pump", daemon=True)
-    back.start()
-    _pump(a, b)
-    back.join()
-    a.close()
-    b.close()
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(CHUNK_BYTES):
-            target.sendall(data)
-    except OSError:
-        pass
-    with contextlib.suppress(OSError):
-        target.shutdown(socket.SHUT_WR)
