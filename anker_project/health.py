@@ -1,11 +1,23 @@
-"""`GET /api/v1/health`: can Anker reach its database, Redis, Mongo and a worker?"""
+"""`GET /api/v1/health`: can Anker reach its database, Redis, Mongo and a worker?
 
+Anyone may ask whether Anker is up (200 `{"status": "up"}`, or 503 `{"status": "down"}`); only
+staff get the report per component, with the error of each that failed: error texts name
+internal hosts and ports. Asking the workers is a broadcast over the broker, so its answer is
+kept for HEALTH_WORKER_CACHE_SECONDS and shared by every caller of this process meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,14 +43,11 @@ def _mongo() -> None:
     get_db().command("ping")
 
 
-def _worker() -> None:
+def _ping_workers() -> None:
     from .celery import app
 
     if not app.control.ping(timeout=WORKER_PING_SECONDS):
         raise RuntimeError("no Celery worker answered")
-
-
-CHECKS: dict[str, Callable[[], None]] = {"database": _database, "redis": _redis, "mongo": _mongo, "worker": _worker}
 
 
 def _run(check: Callable[[], None]) -> str:
@@ -49,17 +58,57 @@ def _run(check: Callable[[], None]) -> str:
     return "ok"
 
 
+class _CachedCheck:
+    """One check's result, re-asked at most every `seconds`; concurrent callers wait for one answer."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self._check = check
+        self._lock = threading.Lock()
+        self._result = ""
+        self._at = float("-inf")
+
+    def __call__(self) -> str:
+        with self._lock:
+            if time.monotonic() - self._at >= settings.HEALTH_WORKER_CACHE_SECONDS:
+                self._result = _run(self._check)
+                self._at = time.monotonic()
+            return self._result
+
+    def forget(self) -> None:
+        with self._lock:
+            self._at = float("-inf")
+
+
+worker_check = _CachedCheck(_ping_workers)
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "redis": lambda: _run(_redis),
+    "mongo": lambda: _run(_mongo),
+    "worker": worker_check,
+}
+
+
+def health_report() -> dict[str, str]:
+    # The database check runs here: Django connections belong to their thread.
+    results: dict[str, str] = {"database": _run(_database)}
+    with ThreadPoolExecutor(max_workers=len(CHECKS)) as pool:
+        futures = {name: pool.submit(check) for name, check in CHECKS.items()}
+        results.update({name: future.result() for name, future in futures.items()})
+    return results
+
+
 class HealthApi(APIView):
     permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
 
-    @extend_schema(summary="Reachability of the database, Redis, Mongo and workers (503 if any is down)")
+    @extend_schema(
+        summary="Is Anker up? (503 if a component is down; staff get the report per component)",
+        responses=inline_serializer("Health", {"status": serializers.ChoiceField(choices=["up", "down"])}),
+    )
     def get(self, request: Request) -> Response:
-        # The database check runs here: Django connections belong to their thread.
-        results: dict[str, Any] = {"database": _run(_database)}
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {name: pool.submit(_run, CHECKS[name]) for name in ("redis", "mongo", "worker")}
-            results.update({name: future.result() for name, future in futures.items()})
+        results = health_report()
         healthy = all(value == "ok" for value in results.values())
-        body = {"code": 0 if healthy else 503, "msg": "success" if healthy else "unhealthy", "data": results}
+        data: dict[str, Any] = {"status": "up" if healthy else "down"}
+        if request.user.is_authenticated and request.user.is_staff:
+            data.update(results)
+        body = {"code": 0 if healthy else 503, "msg": "success" if healthy else "unhealthy", "data": data}
         return Response(body, status=200 if healthy else 503)

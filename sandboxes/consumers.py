@@ -23,6 +23,12 @@ SUBPROTOCOL = "binary"
 UPSTREAM_OPEN_TIMEOUT_SECONDS = 10
 CLOSE_UPSTREAM_FAILED = 1011
 CLOSE_PROTOCOL = 1008
+CLOSE_TOO_BIG = 1009
+# No RFB message a browser sends comes near this (noVNC sends a few bytes per event); the screen
+# updates websockify relays are one TCP read each. Bigger messages end the connection instead
+# of being held in memory.
+MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024
+MAX_UPSTREAM_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 @database_sync_to_async
@@ -36,7 +42,7 @@ async def _connect_upstream(url: str) -> Any:
     options: dict[str, Any] = {
         "subprotocols": [websockets.Subprotocol(SUBPROTOCOL)],
         "open_timeout": UPSTREAM_OPEN_TIMEOUT_SECONDS,
-        "max_size": None,
+        "max_size": MAX_UPSTREAM_MESSAGE_BYTES,
         "compression": None,
         "ping_interval": None,
     }
@@ -71,6 +77,8 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         try:
             async for message in self.upstream:
+                if self.view_filter is not None:
+                    self.view_filter.observe_server(message if isinstance(message, bytes) else message.encode())
                 await self.send(bytes_data=message if isinstance(message, bytes) else message.encode())
         except websockets.ConnectionClosed:
             pass
@@ -81,6 +89,9 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
         if self.upstream is None:
             return
         data = bytes_data if bytes_data is not None else (text_data or "").encode()
+        if len(data) > MAX_CLIENT_MESSAGE_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
         if self.view_filter is not None:
             try:
                 data = self.view_filter.feed(data)

@@ -4,33 +4,14 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from agents.control import turn_stop_reason
 from agents.models import Turn
 from agents.services import chat_send
-from sessions import mongo
 from sessions.events import MessageEvent, ToolEvent
 from sessions.publisher import event_publish
 from sessions.services import session_create
 from tests.conftest import make_user
-
-
-@pytest.mark.django_db
-def test_health_is_503_with_a_report_when_a_component_is_down(anon_client: APIClient, settings: Any) -> None:
-    settings.MONGODB_URL = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300"
-    mongo.reset()
-    try:
-        response = anon_client.get("/api/v1/health")
-    finally:
-        mongo.reset()
-
-    assert response.status_code == 503
-    body = response.json()
-    assert (body["code"], body["msg"]) == (503, "unhealthy")
-    assert (body["data"]["database"], body["data"]["redis"]) == ("ok", "ok")
-    assert body["data"]["mongo"].startswith("error: ServerSelectionTimeoutError")
-    assert body["data"]["worker"] == "error: RuntimeError: no Celery worker answered"
 
 
 @pytest.fixture
