@@ -18,7 +18,7 @@ from sessions import eventlog
 from sessions.apis import SessionItemSerializer
 from sessions.selectors import session_get, session_history, session_list_item
 from sessions.services import session_mark_read, session_rename
-from sessions.streams import HEARTBEAT, SSE_HEARTBEAT_FRAME, session_events, sse_frame
+from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq, session_events, sse_frame
 
 from .models import ACTIVE_TURN_STATUSES, Turn
 from .services import MAX_MESSAGE_CHARS, chat_send, session_delete_with_work, turn_stop
@@ -115,9 +115,12 @@ class SessionChatApi(APIView):
         def validate_event_id(self, value: str | None) -> int | None:
             if value in (None, ""):
                 return None
-            if not value.isdigit():
-                raise serializers.ValidationError("event_id must be the seq of an event (a number)")
-            return int(value)
+            try:
+                return parse_seq(value)
+            except ValueError:
+                raise serializers.ValidationError(
+                    f"event_id must be the seq of an event (a number up to {MAX_SEQ})"
+                ) from None
 
     @extend_schema(
         summary="Send a message; the response streams the turn's events (text/event-stream)",
@@ -132,7 +135,12 @@ class SessionChatApi(APIView):
         after = data.get("event_id")
         if after is None:
             header = request.headers.get("Last-Event-ID", "").strip()
-            after = int(header) if header.isdigit() else None
+            try:
+                after = parse_seq(header) if header else None
+            except ValueError:
+                raise serializers.ValidationError(
+                    {"Last-Event-ID": f"must be the seq of an event (a number up to {MAX_SEQ})"}
+                ) from None
         turn = chat_send(session=session, message=data["message"], attachments=data["attachments"])
         if turn is not None:
             until: str | None = str(turn.id)

@@ -13,7 +13,10 @@ from django.urls import path  # noqa: E402
 from sandboxes.consumers import SandboxVncConsumer  # noqa: E402
 from sessions.consumers import SessionEventsConsumer, SessionListConsumer  # noqa: E402
 
+from .edge import BodyLimitMiddleware, install_daphne_body_limits  # noqa: E402
 from .ws_auth import WebSocketAuthStack  # noqa: E402
+
+install_daphne_body_limits()  # daphne would otherwise spool any body to disk before Django sees it
 
 websocket_urlpatterns = [
     path("api/v1/ws/sessions", SessionListConsumer.as_asgi()),
@@ -23,7 +26,7 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )

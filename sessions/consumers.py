@@ -13,7 +13,7 @@ from anker_project.errors import NotFoundError
 from .publisher import user_sessions_group
 from .selectors import session_get, session_list, session_list_item
 from .services import session_mark_read
-from .streams import session_events
+from .streams import parse_seq, session_events
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_NOT_FOUND = 4004
@@ -62,7 +62,7 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
             return
         raw_after = (parse_qs(self.scope.get("query_string", b"").decode()).get("after") or ["0"])[0]
         try:
-            after = max(0, int(raw_after or 0))
+            after = parse_seq(raw_after or "0")
         except ValueError:
             await self.close(code=CLOSE_BAD_REQUEST)
             return

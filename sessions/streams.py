@@ -19,6 +19,20 @@ from . import eventlog
 from .events import TERMINAL_TYPES
 from .publisher import session_group
 
+# Seqs are stored as 64-bit integers: a larger number cannot be compared with them (pymongo raises
+# OverflowError), so it is bad input, not a position in the log.
+MAX_SEQ = 2**63 - 1
+
+
+def parse_seq(raw: str) -> int:
+    """A client's last seen seq (`event_id`, `Last-Event-ID`, `?after=`): ASCII digits, at most
+    MAX_SEQ. Raises ValueError for anything else ("²" is a digit to `str.isdigit`, not to us)."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQ:
+        raise ValueError(f"not an event seq: {raw[:40]!r}")
+    return int(text)
+
+
 _read_log = sync_to_async(eventlog.events_after, thread_sensitive=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,9 +33,10 @@ def job_list(*, user_id: int, api_key: JobApiKey | None, status: str | None = No
 
 def job_get(*, user_id: int, api_key: JobApiKey | None, job_id: str) -> Job:
     try:
-        job = _scoped(user_id=user_id, api_key=api_key).select_related("turn").filter(pk=job_id).first()
-    except (ValueError, TypeError):  # not a UUID
-        job = None
+        pk = uuid.UUID(str(job_id))
+    except ValueError:  # "0" is no job of anyone's: not found, like a foreign one
+        raise NotFoundError("Job not found") from None
+    job = _scoped(user_id=user_id, api_key=api_key).select_related("turn").filter(pk=pk).first()
     if job is None:
         raise NotFoundError("Job not found")
     return job

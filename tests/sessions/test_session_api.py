@@ -165,7 +165,9 @@ def test_chat_rejects_a_non_numeric_event_id(alice_client: APIClient) -> None:
     )
 
     assert response.status_code == 422
-    assert response.json()["msg"] == "event_id: event_id must be the seq of an event (a number)"
+    assert (
+        response.json()["msg"] == "event_id: event_id must be the seq of an event (a number up to 9223372036854775807)"
+    )
 
 
 def test_chat_errors_are_json_envelopes_even_for_sse_clients(alice_client: APIClient) -> None:
