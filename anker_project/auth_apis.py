@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from .envelope import ok
 from .errors import ApplicationError
+from .login_limits import client_address, login_failure_record, login_success_record, login_throttle_check
 
 
 class AuthenticationFailedError(ApplicationError):
@@ -48,9 +49,13 @@ class LoginApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
+        address, username = client_address(request._request), serializer.validated_data["username"]
+        login_throttle_check(address=address, username=username)  # 429 before the password is tried
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
+            login_failure_record(address=address, username=username)
             raise AuthenticationFailedError("Invalid username or password.")
+        login_success_record(username=username)
         login(request._request, user)
         refresh = RefreshToken.for_user(user)
         return ok(

@@ -12,6 +12,7 @@ from sandboxes.urls import urlpatterns as sandbox_urlpatterns
 from sessions.apis import SessionCollectionApi
 from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi
 
+from .admin_login import throttled_admin_login
 from .auth_apis import LoginApi, LogoutApi, MeApi, RefreshApi
 from .health import HealthApi
 
@@ -45,6 +46,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/login/", throttled_admin_login, name="admin-login"),  # brute-force limits first
     path("admin/", admin.site.urls),
     path("", spa_index),
     re_path(r"^(?!api/|admin/|static/)(?P<route>.*)$", spa_index),

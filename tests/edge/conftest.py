@@ -100,3 +100,21 @@ def start_web(
         except subprocess.TimeoutExpired:
             web.proc.kill()
             web.proc.wait()
+
+
+def forget_login_failures() -> None:
+    from anker_project.login_limits import KEY_PREFIX
+    from anker_project.redis_client import get_redis
+
+    redis = get_redis()
+    keys = list(redis.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
+    if keys:
+        redis.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def no_login_failures_carry_over() -> Iterator[None]:
+    """Login failures live in Redis, beyond a test's database: each test starts and ends with none."""
+    forget_login_failures()
+    yield
+    forget_login_failures()
