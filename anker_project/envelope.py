@@ -37,11 +37,11 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Map every exception raised in an API view to the envelope, with a fitting status."""
     if isinstance(exc, ApplicationError):
-        response = Response(_body(exc.status, exc.message, exc.extra), status=exc.status)
+        refused = Response(_body(exc.status, exc.message, exc.extra), status=exc.status)
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int):
-            response["Retry-After"] = str(retry_after)
-        return response
+            refused["Retry-After"] = str(retry_after)
+        return refused
     if isinstance(exc, exceptions.ValidationError):
         msg = "; ".join(_flatten(exc.detail)) or "Invalid input."
         return Response(_body(422, msg, {"errors": exc.detail}), status=status.HTTP_422_UNPROCESSABLE_ENTITY)

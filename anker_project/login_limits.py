@@ -75,7 +75,10 @@ def login_throttle_check(*, address: str, username: str) -> None:
     ip_key, user_key = _keys(address=address, username=username)
     redis = get_redis()
     with redis.pipeline() as pipe:
-        pipe.get(ip_key).ttl(ip_key).get(user_key).ttl(user_key)
+        pipe.get(ip_key)
+        pipe.ttl(ip_key)
+        pipe.get(user_key)
+        pipe.ttl(user_key)
         ip_count, ip_ttl, user_count, user_ttl = pipe.execute()
     waits = []
     if ip_count is not None and int(ip_count) >= settings.LOGIN_MAX_FAILURES_PER_IP:
@@ -91,7 +94,8 @@ def login_failure_record(*, address: str, username: str) -> None:
     redis = get_redis()
     with redis.pipeline() as pipe:
         for key in _keys(address=address, username=username):
-            pipe.incr(key).expire(key, window, nx=True)
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
         pipe.execute()
 
 
