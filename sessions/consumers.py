@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from anker_project.errors import NotFoundError
 
-from .publisher import user_sessions_group
+from .live import user_sessions_group
 from .selectors import session_get, session_list, session_list_item
 from .services import session_mark_read
 from .streams import parse_seq, session_events

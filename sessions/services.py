@@ -9,8 +9,8 @@ from django.db.models import F
 from anker_project.errors import ApplicationError
 
 from . import eventlog
+from .live import group_send, user_sessions_group
 from .models import Session, SessionMode
-from .publisher import group_send, user_sessions_group
 from .selectors import session_list_item
 
 LATEST_MESSAGE_CHARS = 500
@@ -30,7 +30,6 @@ def session_create(*, owner_id: int, mode: str = SessionMode.LITE) -> Session:
     if mode not in SessionMode.values:
         raise ApplicationError(f"mode must be one of {', '.join(SessionMode.values)}")
     session = Session.objects.create(owner_id=owner_id, mode=mode)
-    eventlog.counter_create(session.id)
     _notify_list(session)
     return session
 
@@ -50,6 +49,14 @@ def session_mark_read(*, session: Session) -> None:
         Session.objects.filter(pk=session.pk).update(unread_message_count=0, revision=F("revision") + 1)
         session.refresh_from_db()
         _notify_list(session)
+
+
+SUMMARY_EVENT_TYPES = frozenset({"message", "title", "status"})
+
+
+def session_summary_changes(event: dict[str, Any]) -> bool:
+    """Whether the event changes the session row's summary (the others never touch the row)."""
+    return event.get("type") in SUMMARY_EVENT_TYPES
 
 
 def session_apply_event(session_id: str, event: dict[str, Any]) -> None:

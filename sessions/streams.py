@@ -1,9 +1,10 @@
 """The one reader of a session's events, shared by the SSE view and the WebSocket consumer.
 
-It subscribes to the session's group first, then replays the log after the client's
-last seq, then goes live. Anything at or below what it already yielded is dropped; a
-jump in seq (a message the channel layer dropped) is filled from the log; and when the
-group is quiet it checks the log itself, so an event is never lost, only late.
+It subscribes to the session's live channel first (`hub.py`), then replays the log after
+the client's last seq, then goes live. Anything at or below what it already yielded is
+dropped; a jump in seq (a message lost, or two publishers' sends crossing) is filled from
+the log, which always holds every seq below one that was sent (`eventlog.py`); and when
+the channel is quiet it checks the log itself, so an event is never lost, only late.
 """
 
 import asyncio
@@ -12,12 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import eventlog
 from .events import TERMINAL_TYPES
-from .publisher import session_group
+from .hub import Resync, get_hub
 
 # Seqs are stored as 64-bit integers: a larger number cannot be compared with them (pymongo raises
 # OverflowError), so it is bad input, not a position in the log.
@@ -55,10 +55,7 @@ async def session_events(
     With `until_turn`, the stream ends after that turn's `done`, `error` or `wait`.
     With `heartbeat_seconds`, `HEARTBEAT` is yielded after that long without events.
     """
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    group = session_group(session_id)
-    await layer.group_add(group, channel)
+    subscription = await get_hub().subscribe(session_id)
     poll = settings.STREAM_POLL_SECONDS
     last = after
     idle = 0.0
@@ -76,7 +73,12 @@ async def session_events(
             pending = []
             wait = poll if heartbeat_seconds is None else min(poll, heartbeat_seconds)
             try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=wait)
+                live = subscription.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                live = None
+            try:
+                if live is None:
+                    live = await asyncio.wait_for(subscription.get(), timeout=wait)
             except TimeoutError:
                 idle += wait
                 pending = await _read_log(session_id, last)
@@ -84,15 +86,16 @@ async def session_events(
                     idle = 0.0
                     yield HEARTBEAT
                 continue
-            event = message.get("event")
-            if not isinstance(event, dict) or event.get("seq", 0) <= last:
+            if isinstance(live, Resync):
+                pending = await _read_log(session_id, last)
                 continue
-            if event["seq"] > last + 1:
-                pending = await _read_log(session_id, last, up_to_seq=event["seq"])
-            else:
-                pending = [event]
+            seq = live.get("seq")
+            if not isinstance(seq, int) or seq <= last:
+                continue
+            # A jump: what lies between is in the log (it holds every seq below one sent).
+            pending = await _read_log(session_id, last, up_to_seq=seq) if seq > last + 1 else [live]
     finally:
-        await layer.group_discard(group, channel)
+        await subscription.close()
 
 
 def sse_frame(event: dict[str, Any]) -> str:

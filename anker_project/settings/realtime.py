@@ -5,6 +5,11 @@ from .env import EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT, env, env_or
 REDIS_URL = env_or("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="anker")
+# Session events travel on Redis pub/sub channels named this plus the session id
+# (sessions/live.py); pub/sub ignores the database number, so the prefix keeps deployments
+# sharing one Redis apart.
+EVENT_CHANNEL_PREFIX = f"{CHANNEL_LAYER_PREFIX}.events."
 
 CHANNEL_LAYERS = {
     "default": {
@@ -13,7 +18,7 @@ CHANNEL_LAYERS = {
             # redis-py's pools refuse (rather than wait) past max_connections, default 100: a
             # burst of readers subscribing at once needs more.
             "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
-            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="anker"),
+            "prefix": CHANNEL_LAYER_PREFIX,
             # Readers de-duplicate and backfill from the log, so a dropped message costs
             # latency, never an event; a roomy capacity keeps drops rare.
             "capacity": 2000,

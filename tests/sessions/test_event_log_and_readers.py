@@ -1,15 +1,19 @@
 """The event log, the publisher and the one reader, against real Redis and the Mongo-compatible server."""
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sessions import eventlog
 from sessions.events import DoneEvent, MessageDeltaEvent, MessageEvent, StatusEvent
-from sessions.publisher import event_publish, group_send, session_group
+from sessions.live import event_send
+from sessions.mongo import get_db
+from sessions.publisher import event_publish
 from sessions.services import session_create
 from sessions.streams import HEARTBEAT, session_events
 
@@ -62,6 +66,59 @@ def test_concurrent_publishers_get_unique_gapless_seqs(session_id: str) -> None:
     assert sorted(e["delta"] for e in events) == sorted(f"{n}-{i}" for n in range(4) for i in range(25))
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_a_reader_gets_every_event_once_in_order_while_processes_publish_at_once(session_id: str) -> None:
+    # Three processes publish to one session at once, each with its own view of the
+    # session's head; their sends cross on the way to the reader.
+    stream = session_events(session_id, 0)
+    reader = asyncio.create_task(collect(stream, 90, timeout=120))
+    await asyncio.sleep(0.3)
+
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.sessions.publish_many", session_id, tag, "30", cwd=ROOT
+        )
+        for tag in ("a", "b", "c")
+    ]
+    assert [await p.wait() for p in procs] == [0, 0, 0]
+    received = await reader
+    await stream.aclose()
+
+    assert [e["seq"] for e in received] == list(range(1, 91))
+    assert received == await asyncio.to_thread(eventlog.events_after, session_id, 0)
+    for tag in ("a", "b", "c"):
+        assert [e["delta"] for e in received if e["delta"].startswith(tag)] == [f"{tag}-{i}" for i in range(30)]
+
+
+def test_a_publisher_whose_seq_was_taken_by_another_process_takes_the_next(session_id: str) -> None:
+    publish(session_id, "mine")  # this process now believes the head is 1
+    # Another process's publisher stores seq 2 meanwhile.
+    get_db().events.insert_one(
+        {**MessageDeltaEvent(delta="theirs").model_dump(), "seq": 2, "event_id": "2", "session_id": session_id}
+    )
+
+    stored = publish(session_id, "mine again")
+
+    assert stored["seq"] == 3
+    assert [(e["seq"], e["delta"]) for e in eventlog.events_after(session_id, 0)] == [
+        (1, "mine"),
+        (2, "theirs"),
+        (3, "mine again"),
+    ]
+
+
+def test_a_dedupe_key_stores_an_event_without_a_summary_once(session_id: str) -> None:
+    first = event_publish(session_id, DoneEvent(turn_id="t1"), dedupe_key="turn:t1:end")
+    again = event_publish(session_id, DoneEvent(turn_id="t1"), dedupe_key="turn:t1:end")
+    after = publish(session_id, "next")
+
+    assert again == first
+    assert eventlog.events_after(session_id, 0) == [first, after]
+    assert after["seq"] == 2  # the refused duplicate burnt no seq
+
+
 def test_a_dedupe_key_stores_an_event_once(session_id: str) -> None:
     first = event_publish(session_id, MessageEvent(role="assistant", content="once"), dedupe_key="k1")
     again = event_publish(session_id, MessageEvent(role="assistant", content="once"), dedupe_key="k1")
@@ -95,7 +152,7 @@ async def test_a_reader_drops_duplicates_and_fills_gaps_from_the_log(session_id:
     first = await asyncio.to_thread(publish, session_id, "one")
     # The same event sent again (a retried publish) and an event stored but never sent
     # (a message the channel layer dropped) before the next live one.
-    await asyncio.to_thread(group_send, session_group(session_id), {"type": "session.event", "event": first})
+    await asyncio.to_thread(event_send, session_id, first)
     await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="two").model_dump())
     await asyncio.to_thread(publish, session_id, "three")
     received = await reader
