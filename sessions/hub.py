@@ -66,6 +66,7 @@ class SessionHub:
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._cleanups: set[asyncio.Future[None]] = set()
 
     async def subscribe(self, session_id: str) -> Subscription:
         channel = session_channel(session_id)
@@ -84,7 +85,16 @@ class SessionHub:
                     raise
                 if self._task is None or self._task.done():
                     self._task = asyncio.create_task(self._dispatch(), name="session-hub")
-        await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                await asyncio.shield(confirmed)
+        except BaseException:
+            # Cancelled (the reader went away) or never confirmed: leave nothing behind. Not
+            # awaited here, as a cancelled task must not wait on the network.
+            cleanup = asyncio.ensure_future(self.unsubscribe(sub))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+            raise
         return sub
 
     async def unsubscribe(self, sub: Subscription) -> None:

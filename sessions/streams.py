@@ -78,7 +78,10 @@ async def session_events(
                 live = None
             try:
                 if live is None:
-                    live = await asyncio.wait_for(subscription.get(), timeout=wait)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the reader's
+                    # own cancellation (a closed socket) when an event arrives at that moment.
+                    async with asyncio.timeout(wait):
+                        live = await subscription.get()
             except TimeoutError:
                 idle += wait
                 pending = await _read_log(session_id, last)

@@ -33,5 +33,9 @@ MONGODB_DATABASE = env_or("MONGODB_DATABASE", "anker")
 # How long a reader waits for a live event before it checks the log itself, and how often
 # an SSE stream sends a keep-alive comment.
 STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=5.0)
+# A streamed answer reaches readers in frames: the first token at once, then at most every
+# STREAM_FLUSH_MS or every STREAM_FLUSH_CHARS characters, whichever comes first.
+STREAM_FLUSH_MS = env.float("STREAM_FLUSH_MS", default=50.0)
+STREAM_FLUSH_CHARS = env.int("STREAM_FLUSH_CHARS", default=256)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=3600)
