@@ -53,7 +53,7 @@ lint: export DJANGO_SECRET_KEY ?= lint-only-not-secret
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy agents sessions sandboxes anker_project
+	$(PY) -m mypy agents jobs sessions sandboxes anker_project
 	$(PY) manage.py export_event_schema --check
 	@if [ -f frontend/package.json ]; then cd frontend && npm run lint && npm run typecheck; fi
 

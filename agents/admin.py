@@ -33,6 +33,3 @@ class TurnAdmin(admin.ModelAdmin):
         for session in {turn.session for turn in queryset.select_related("session")}:
             stopped += turn_stop(session=session)
         self.message_user(request, f"Asked {stopped} active turn(s) to stop.", messages.SUCCESS)
-
-
-from .jobs import admin as _job_admin  # noqa: E402, F401 - registers the jobs admin

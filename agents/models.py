@@ -45,6 +45,3 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"turn {self.id} ({self.status})"
-
-
-from .jobs.models import DeliveryStatus, Job, JobApiKey, JobStatus, WebhookAttempt, WebhookDelivery  # noqa: E402, F401

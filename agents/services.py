@@ -21,6 +21,7 @@ from sessions.publisher import event_publish
 from sessions.services import session_delete
 
 from .control import StopReason, session_turn_lock, turn_stop_reason, turn_stop_request
+from .hooks import turn_ended, turn_queue
 from .llm import LLMError, LLMStopped
 from .memory import memory_delete
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
@@ -224,9 +225,7 @@ def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | Non
         if reason != StopReason.INTERRUPT:
             event_publish(session_id, StatusEvent(status="completed", turn_id=turn_id))
         event_publish(session_id, DoneEvent(turn_id=turn_id), dedupe_key=end_key)
-    from .jobs.services import job_on_turn_end  # a no-op unless the turn belongs to an API job
-
-    job_on_turn_end(turn_id=turn_id, status=str(status))
+    turn_ended(turn_id=turn_id, status=str(status))  # the apps above (jobs) hear of it here
     return str(status)
 
 
@@ -258,7 +257,7 @@ def turns_watchdog() -> dict[str, int]:
         elif turn.resume_count < settings.TURN_MAX_RESUMES:
             Turn.objects.filter(pk=turn.pk, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
             # A job's turn resumes on the jobs queue, so batch work never takes the chat pool.
-            _enqueue(turn, queue="jobs" if turn.session.jobs.exists() else "turns")
+            _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
             counts["resumed"] += 1
         else:
             _finish(

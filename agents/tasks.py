@@ -27,6 +27,3 @@ def run_turn(self: Task, turn_id: str, session_id: str = "") -> str:
 @shared_task(name="agents.turn_watchdog")
 def turn_watchdog() -> dict[str, int]:
     return turns_watchdog()
-
-
-from .jobs import tasks as _job_tasks  # noqa: E402, F401 - registers the jobs tasks

@@ -7,7 +7,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agents.apis import SessionChatApi, SessionDetailApi, SessionStopApi
-from agents.jobs.urls import urlpatterns as job_urlpatterns
+from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
 from sessions.apis import SessionCollectionApi
 from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi

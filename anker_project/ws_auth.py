@@ -33,8 +33,8 @@ def _user_from_token(raw: str) -> Any:
 
 @database_sync_to_async
 def _user_from_api_key(raw: str) -> Any:
-    # Looked up by name: the key model belongs to the agents app, which imports this package.
-    model = apps.get_model("agents", "JobApiKey")
+    # Looked up by name: the key model belongs to the jobs app, which imports this package.
+    model = apps.get_model("jobs", "JobApiKey")
     try:
         key = model.objects.get_from_key(raw)
     except model.DoesNotExist:

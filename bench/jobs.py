@@ -76,7 +76,7 @@ def main() -> None:
         stack.django_setup()
         from django.contrib.auth import get_user_model
 
-        from agents.jobs.models import Job, JobApiKey
+        from jobs.models import Job, JobApiKey
 
         user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
         _key_obj, key = JobApiKey.objects.create_key(owner=user, name="bench")

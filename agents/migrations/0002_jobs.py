@@ -6,7 +6,13 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import agents.jobs.models
+
+def new_webhook_secret() -> str:
+    # The models moved to the `jobs` app (agents 0003, jobs 0001); this history keeps its own copy
+    # so that `agents` imports nothing from the app above it.
+    import secrets
+
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 class Migration(migrations.Migration):
@@ -68,7 +74,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "webhook_secret",
-                    models.CharField(default=agents.jobs.models.new_webhook_secret, editable=False, max_length=100),
+                    models.CharField(default=new_webhook_secret, editable=False, max_length=100),
                 ),
                 (
                     "owner",

@@ -8,7 +8,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "agents.jobs.auth.JobApiKeyAuthentication",  # Authorization: Api-Key <key>
+        "jobs.auth.JobApiKeyAuthentication",  # Authorization: Api-Key <key>
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -38,13 +38,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
-    "rest_framework_api_key",  # AbstractAPIKey of agents.jobs (its own APIKey model is unused)
+    "rest_framework_api_key",  # AbstractAPIKey of jobs (its own APIKey model is unused)
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
     "sessions.apps.ChatSessionsConfig",
     "sandboxes.apps.SandboxesConfig",
     "agents.apps.AgentsConfig",
+    "jobs.apps.JobsConfig",
 ]
 
 MIDDLEWARE = [

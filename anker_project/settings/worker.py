@@ -30,7 +30,7 @@ CELERY_BEAT_SCHEDULE = {
     "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": 30.0},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
     "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
-    "jobs-tick": {"task": "agents.jobs_tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},
+    "jobs-tick": {"task": "jobs.tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},
 }
 
 # A running turn writes a heartbeat this often; one silent for TURN_STALE_SECONDS is dead.

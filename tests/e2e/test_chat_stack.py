@@ -198,7 +198,7 @@ def test_stop_over_http_ends_a_slow_turn(stack: Stack, llm: ScriptedLLM) -> None
 
 
 def test_an_api_key_follows_its_owners_session_over_websocket(stack: Stack, llm: ScriptedLLM) -> None:
-    from agents.models import JobApiKey
+    from jobs.models import JobApiKey
 
     llm.push(text("keyed"))
     token = login(stack, "key-owner")

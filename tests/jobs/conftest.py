@@ -16,8 +16,8 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
-from agents.jobs.models import JobApiKey
 from anker_project.redis_client import get_redis
+from jobs.models import JobApiKey
 from tests.agents.conftest import sandbox, toolapi_server  # noqa: F401 - agent-mode jobs use them
 from tests.e2e.conftest import start_worker, stop, test_database_url, wait_worker_ready
 

@@ -9,16 +9,18 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
-from agents.jobs.models import Job, JobStatus
-from agents.models import Turn
-from agents.services import turn_run
+from agents.models import Turn, TurnStatus
+from agents.services import turn_run, turns_watchdog
 from anker_project.redis_client import get_redis
+from jobs.models import Job, JobStatus
 from tests.agents.conftest import ToolApiServer
 from tests.agents.test_agent_turn import call, plan
 from tests.conftest import client_for
@@ -328,7 +330,7 @@ def test_cancelling_a_queued_job_ends_it_at_once_without_a_turn(alice: Any) -> N
 
 
 def test_a_job_past_its_timeout_is_stopped_and_fails(alice_key: Key, llm: ScriptedLLM) -> None:
-    from agents.jobs.services import jobs_tick
+    from jobs.services import jobs_tick
 
     job_id = submit(alice_key, {"timeout_s": 1}).json()["data"]["job_id"]
     time.sleep(1.1)
@@ -368,3 +370,27 @@ def test_create_api_key_prints_one_json_line_with_a_working_key(alice: Any) -> N
     stored = alice.job_api_keys.get()
     assert (stored.name, stored.max_concurrent_jobs, stored.webhook_secret) == ("etl", 3, line["webhook_secret"])
     assert line["key"] not in stored.hashed_key  # hashed at rest
+
+
+def test_the_watchdog_resumes_a_job_turn_on_the_jobs_queue_and_a_chat_turn_on_turns(
+    alice_key: Key, alice: Any, settings: Any
+) -> None:
+    assert submit(alice_key).status_code == 202
+    job_turn = Turn.objects.get(pk=Job.objects.get().turn_id)
+    chat = client_for(alice)
+    session_id = chat.put("/api/v1/sessions", {"mode": "lite"}, format="json").json()["data"]["session_id"]
+    chat.post(f"/api/v1/sessions/{session_id}/chat", {"message": "hi", "timestamp": 0}, format="json").close()
+    chat_turn = Turn.objects.get(session_id=session_id)
+    get_redis().delete("jobs", "turns")
+    # Both turns were taken by a worker that then died: running, heartbeat stale, no session lock.
+    stale = timezone.now() - timedelta(seconds=settings.TURN_STALE_SECONDS + 5)
+    Turn.objects.filter(pk__in=[job_turn.pk, chat_turn.pk]).update(status=TurnStatus.RUNNING, heartbeat_at=stale)
+
+    assert turns_watchdog() == {"cancelled": 0, "resumed": 2, "failed": 0}
+
+    assert queued("jobs") == [
+        {"task": "agents.run_turn", "kwargs": {"turn_id": str(job_turn.id), "session_id": job_turn.session_id}}
+    ]
+    assert queued("turns") == [
+        {"task": "agents.run_turn", "kwargs": {"turn_id": str(chat_turn.id), "session_id": session_id}}
+    ]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from agents.jobs.models import DeliveryStatus, Job, WebhookDelivery
-from agents.jobs.services import webhook_attempt, webhook_enqueue
 from agents.models import Turn
+from jobs.models import DeliveryStatus, Job, WebhookDelivery
+from jobs.services import webhook_attempt, webhook_enqueue
 from tests.conftest import client_for
 from tests.jobs.conftest import Key, Receiver
 from tests.support.llm_server import ScriptedLLM, slow, text, user_contains

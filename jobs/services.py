@@ -21,6 +21,8 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from agents.models import FINISHED_TURN_STATUSES, Turn, TurnStatus
+from agents.services import MAX_MESSAGE_CHARS, chat_send, turn_stop
 from anker_project.errors import ApplicationError, ConflictError
 from anker_project.redis_client import get_redis
 from sessions import eventlog
@@ -28,7 +30,6 @@ from sessions.files import file_get
 from sessions.models import SessionMode
 from sessions.services import session_create
 
-from ..models import FINISHED_TURN_STATUSES, Turn, TurnStatus
 from .models import ENDED_JOB_STATUSES, DeliveryStatus, Job, JobApiKey, JobStatus, WebhookAttempt, WebhookDelivery
 from .selectors import job_view
 from .webhooks import webhook_post, webhook_target_check
@@ -103,8 +104,6 @@ def job_submit(
     duplicates meet the unique constraint on (owner, idempotency_key): the loser returns
     the winner's job.
     """
-    from ..services import MAX_MESSAGE_CHARS
-
     metadata = metadata or {}
     payload = {
         "prompt": prompt,
@@ -170,8 +169,6 @@ def job_submit(
 
 def _start(job: Job) -> bool:
     """Queue the job's next turn (its prompt, or the caller's reply) on the `jobs` queue."""
-    from ..services import chat_send
-
     first = job.turn_id is None
     with transaction.atomic():
         if not Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
@@ -264,7 +261,8 @@ def _end(
 
 
 def job_on_turn_end(*, turn_id: str, status: str) -> None:
-    """Called by `agents.services._finish` at every turn's end; a no-op for non-job turns."""
+    """Every turn's end, through the hook `jobs.apps.JobsConfig.ready` registers with
+    `agents.hooks`; a no-op for non-job turns."""
     job = Job.objects.filter(turn_id=turn_id, status=JobStatus.RUNNING).first()
     if job is None:
         return
@@ -278,14 +276,17 @@ def job_on_turn_end(*, turn_id: str, status: str) -> None:
     _end(job.pk, new_status, error=error, result=result)
 
 
+def job_turn_queue(*, session_id: str) -> str | None:
+    """A job's turns run (and resume) on the `jobs` queue, so batch work never takes the chat pool."""
+    return JOBS_QUEUE if Job.objects.filter(session_id=session_id).exists() else None
+
+
 # --- caller's actions -----------------------------------------------------------------------
 
 
 def _stop_turn(job: Job) -> None:
     """Stop the job's current turn; a turn no worker started ends here, a running one at its
     next safe point (its end then ends the job)."""
-    from ..services import turn_stop
-
     if job.session is None:
         return
     turn_stop(session=job.session)
@@ -304,8 +305,6 @@ def job_cancel(*, job: Job) -> Job:
         _stop_turn(job)
     else:
         if _end(job.pk, JobStatus.CANCELLED) and job.status == JobStatus.WAITING and job.session is not None:
-            from ..services import turn_stop
-
             turn_stop(session=job.session)  # the session ends `completed`
     job.refresh_from_db()
     return job

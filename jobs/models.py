@@ -8,9 +8,8 @@ from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
+from agents.models import Turn
 from sessions.models import Session
-
-from ..models import Turn
 
 
 def new_webhook_secret() -> str:
@@ -31,6 +30,7 @@ class JobApiKey(AbstractAPIKey):
     webhook_secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
 
     class Meta(AbstractAPIKey.Meta):
+        db_table = "agents_jobapikey"  # made when jobs lived in agents; kept with the data (jobs 0001)
         verbose_name = "job API key"
         verbose_name_plural = "job API keys"
 
@@ -80,6 +80,7 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "agents_job"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -120,6 +121,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "agents_webhookdelivery"
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
@@ -137,6 +139,7 @@ class WebhookAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "agents_webhookattempt"
         ordering = ["number"]
         constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number")]
 

@@ -11,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from agents.services import MAX_MESSAGE_CHARS
 from anker_project.envelope import ok
 from sessions.models import SessionMode
 
-from ..services import MAX_MESSAGE_CHARS
 from .models import JobApiKey, JobStatus
 from .selectors import job_get, job_links, job_list, job_view, usage_by_day
 from .services import PRIORITY_RANGE, JobRateLimitedError, job_cancel, job_rate_check, job_reply, job_submit

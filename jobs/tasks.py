@@ -5,13 +5,13 @@ from celery import shared_task
 from .services import jobs_tick, webhook_attempt
 
 
-@shared_task(name="agents.webhook_deliver")
+@shared_task(name="jobs.webhook_deliver")
 def webhook_deliver(delivery_id: str) -> str:
     """One attempt of a webhook delivery; the service schedules the next one on failure
     (the delivery row holds the retry schedule, so nothing here retries)."""
     return webhook_attempt(delivery_id=delivery_id)
 
 
-@shared_task(name="agents.jobs_tick")
+@shared_task(name="jobs.tick")
 def jobs_tick_task() -> dict[str, int]:
     return jobs_tick()

@@ -11,10 +11,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from agents.models import Turn
 from anker_project.errors import NotFoundError
 from sessions.files import file_url
 
-from ..models import Turn
 from .models import Job, JobApiKey, JobStatus
 
 

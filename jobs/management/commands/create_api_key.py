@@ -8,7 +8,7 @@ from typing import Any, cast
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents.jobs.models import JobApiKey
+from jobs.models import JobApiKey
 
 
 class Command(BaseCommand):
