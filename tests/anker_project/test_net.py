@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agents.jobs.webhooks import WebhookTargetError, webhook_target_check
 from anker_project.net import AddressRefusedError, address_is_public, public_addresses
+from jobs.webhooks import WebhookTargetError, webhook_target_check
 from sandboxes.egress import EgressProxy
 
 NOT_PUBLIC = [

@@ -9,9 +9,9 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from agents.jobs.models import Job, JobApiKey
 from agents.models import Turn
 from anker_project.asgi import application
+from jobs.models import Job, JobApiKey
 from sessions import eventlog
 
 pytestmark = pytest.mark.django_db
