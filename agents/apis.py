@@ -107,7 +107,13 @@ class SessionChatApi(APIView):
             required=False, allow_blank=True, default="", trim_whitespace=False, max_length=MAX_MESSAGE_CHARS
         )
         timestamp = serializers.IntegerField(required=False, allow_null=True)
-        event_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+        event_id = serializers.RegexField(
+            r"^[0-9]{0,19}$",
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            error_messages={"invalid": f"event_id must be the seq of an event (a number up to {MAX_SEQ})"},
+        )
         attachments = serializers.ListField(
             child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
         )
