@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from agents.jobs.models import JobApiKey
+from jobs.models import JobApiKey
 from tests.conftest import make_user
 from tests.edge.conftest import Web, forget_login_failures
 
