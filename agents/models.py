@@ -35,6 +35,9 @@ class Turn(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="when run_turn was last sent to the broker for this turn"
+    )
 
     class Meta:
         ordering = ["-created_at"]

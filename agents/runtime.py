@@ -24,6 +24,19 @@ from .sandbox import agent_sandbox_touch
 logger = logging.getLogger(__name__)
 
 
+# Set in a worker process when it is asked to shut down (SIGTERM, a deploy): its agent turns stop
+# at their next safe point and are handed to another worker, resuming from their checkpoint.
+_draining = threading.Event()
+
+
+def worker_drain() -> None:
+    _draining.set()
+
+
+def worker_draining() -> bool:
+    return _draining.is_set()
+
+
 class TurnOutcome(enum.Enum):
     COMPLETED = "completed"
     WAITING = "waiting"

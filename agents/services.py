@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anker_project.errors import ApplicationError
@@ -25,7 +26,7 @@ from .hooks import turn_ended, turn_queue
 from .llm import LLMError, LLMStopped
 from .memory import memory_delete
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
-from .runtime import Heartbeat, TurnContext, TurnOutcome, TurnStopped
+from .runtime import Heartbeat, TurnContext, TurnOutcome, TurnStopped, worker_draining
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class SessionBusyError(Exception):
 def _enqueue(turn: Turn, queue: str = "turns") -> None:
     from .tasks import run_turn
 
+    # Stamped before the send: a send that fails leaves a stamp the watchdog's requeue acts on.
+    Turn.objects.filter(pk=turn.pk).update(enqueued_at=timezone.now())
     run_turn.apply_async(kwargs={"turn_id": str(turn.id), "session_id": turn.session_id}, queue=queue)
 
 
@@ -131,12 +134,19 @@ def turn_run(*, turn_id: str) -> str:
         return "skipped"
     lock = session_turn_lock(turn.session_id)
     if not lock.acquire(blocking=False):
+        if turn.status == TurnStatus.RUNNING:
+            # A second message for a turn that runs (a requeue raced its pickup): the worker running
+            # it holds the lock, and if that worker dies the watchdog resumes the turn.
+            return "skipped"
         raise SessionBusyError(turn.session_id)
     try:
         now = timezone.now()
         resumed = False
+        # A turn handed over by a stopping worker is queued again: it keeps its first start.
         if not Turn.objects.filter(pk=turn_id, status=TurnStatus.QUEUED).update(
-            status=TurnStatus.RUNNING, started_at=now, heartbeat_at=now
+            status=TurnStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+            heartbeat_at=now,
         ):
             # Not queued: either finished meanwhile, or running with a dead worker (we hold
             # the lock its heartbeat would have kept).
@@ -157,12 +167,17 @@ def turn_run(*, turn_id: str) -> str:
         lost = threading.Event()
         sandbox_session_id = turn.session_id if turn.mode == SessionMode.AGENT else None
         with Heartbeat(str(turn.id), lock, lost, sandbox_session_id=sandbox_session_id):
-            return _execute(ctx, lost)
+            outcome = _execute(ctx, lost)
     finally:
         try:
             lock.release()
         except Exception:  # expired or taken over; nothing left to release
             logger.debug("session lock of turn %s already gone", turn_id)
+    if outcome == HANDED_OVER:
+        # Sent once the lock is free, so the next worker can start at once.
+        _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
+        logger.info("turn %s handed over: this worker is stopping; another resumes it from its checkpoint", turn_id)
+    return outcome
 
 
 def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
@@ -172,7 +187,10 @@ def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
     original_stop = ctx.stop_requested
 
     def stop_requested() -> bool:
-        return lock_lost.is_set() or original_stop()
+        # A stopping worker lets lite turns (one model call) finish; agent turns stop at their next
+        # safe point and are handed over.
+        draining = ctx.mode == SessionMode.AGENT and worker_draining()
+        return lock_lost.is_set() or original_stop() or draining
 
     ctx.stop_requested = stop_requested  # type: ignore[method-assign]
     try:
@@ -181,6 +199,8 @@ def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
     except (TurnStopped, LLMStopped):
         if lock_lost.is_set():
             return _lost(ctx)
+        if ctx.stop_reason is None and worker_draining():
+            return _hand_over(ctx)
         return _finish(ctx, TurnStatus.CANCELLED, reason=ctx.stop_reason or StopReason.STOP)
     except (LLMError, AgentLimitError) as exc:
         return _finish(ctx, TurnStatus.FAILED, error=exc.user_message)
@@ -195,6 +215,20 @@ def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
         return _lost(ctx)
     status = TurnStatus.WAITING if outcome is TurnOutcome.WAITING else TurnStatus.COMPLETED
     return _finish(ctx, status)
+
+
+HANDED_OVER = "handed-over"
+
+
+def _hand_over(ctx: TurnContext) -> str:
+    """This worker is stopping: the turn is queued again, with nothing published. Its memory was
+    checkpointed after its last tool result, so the next worker goes on from there; a tool call
+    cut short is run again, under the same tool_call_id."""
+    if not Turn.objects.filter(pk=ctx.turn_id, status=TurnStatus.RUNNING).update(
+        status=TurnStatus.QUEUED, heartbeat_at=None
+    ):
+        return "gone"  # stopped or ended by someone else meanwhile
+    return HANDED_OVER
 
 
 def _lost(ctx: TurnContext) -> str:
@@ -270,3 +304,29 @@ def turns_watchdog() -> dict[str, int]:
             )
             counts["failed"] += 1
     return counts
+
+
+def turns_requeue_lost() -> int:
+    """Send run_turn again for turns still `queued` TURN_REQUEUE_SECONDS after it was last sent.
+
+    Their message was lost (a broker restart without persistence) or never sent; without this
+    the session would never answer. The stamp is moved by compare-and-set, so two watchdogs
+    never both send, and run_turn is idempotent, so a message that was only slow costs a skip.
+    Returns how many turns were sent again.
+    """
+    bound = timezone.now() - timedelta(seconds=settings.TURN_REQUEUE_SECONDS)
+    stale = Turn.objects.filter(status=TurnStatus.QUEUED).filter(
+        Q(enqueued_at__lt=bound) | Q(enqueued_at__isnull=True, created_at__lt=bound)
+    )
+    count = 0
+    for turn in stale.select_related("session"):
+        if not Turn.objects.filter(pk=turn.pk, status=TurnStatus.QUEUED, enqueued_at=turn.enqueued_at).update(
+            enqueued_at=timezone.now()
+        ):
+            continue  # started, cancelled or requeued by someone else meanwhile
+        logger.warning(
+            "turn %s was still queued %s s after it was sent; sending it again", turn.pk, settings.TURN_REQUEUE_SECONDS
+        )
+        _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
+        count += 1
+    return count

