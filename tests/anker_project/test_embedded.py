@@ -56,6 +56,8 @@ class Embedded:
     output_file: Path
     data_dir: Path
     base_url: str
+    env: dict[str, str]
+    token: str = ""
 
     def output(self) -> str:
         return self.output_file.read_text(errors="replace")
@@ -64,9 +66,26 @@ class Embedded:
         status = json.loads((self.data_dir / "run" / "processes.json").read_text())
         return {name: info["pid"] for name, info in status["processes"].items()}
 
+    def log_in_as_staff(self) -> None:
+        """Only staff see the report per component and process."""
+        password = "embedded staff password"
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "root", "--email", "r@x.test"],
+            cwd=ROOT,
+            env={**self.env, "DJANGO_SUPERUSER_PASSWORD": password},
+            check=True,
+            capture_output=True,
+        )
+        response = httpx.post(
+            f"{self.base_url}/api/v1/auth/login", json={"username": "root", "password": password}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        self.token = response.json()["data"]["access_token"]
+
     def health(self) -> tuple[int, dict[str, Any]]:
         try:
-            response = httpx.get(f"{self.base_url}/api/v1/health", timeout=5)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            response = httpx.get(f"{self.base_url}/api/v1/health", headers=headers, timeout=5)
         except httpx.HTTPError:
             return 0, {}
         return response.status_code, response.json()["data"]
@@ -100,7 +119,7 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    runner = Embedded(proc, output, tmp_path / "data", f"http://127.0.0.1:{port}")
+    runner = Embedded(proc, output, tmp_path / "data", f"http://127.0.0.1:{port}", env)
     try:
         yield runner
     finally:
@@ -125,6 +144,7 @@ def healthy_with(runner: Embedded, name: str, prefix: str) -> bool:
 
 def test_the_runner_restarts_dead_children_with_backoff_and_only_ctrl_c_stops_it(embedded: Embedded) -> None:
     wait_for(lambda: "Anker is running." in embedded.output(), 180, "the runner to start", embedded.output)
+    embedded.log_in_as_staff()
     data = wait_for(lambda: healthy(embedded), 120, "a healthy stack", embedded.output)
     assert data["processes"] == {name: "running" for name in ("redis", "mongo", "web", "worker", "beat", "flower")}
     first = embedded.pids()
