@@ -48,6 +48,9 @@ def _snapshot(user: Any) -> dict[str, Any]:
 class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
     """`WS /api/v1/ws/sessions/{id}?after=<seq>`: replay, then live, as `{"event", "data"}` frames."""
 
+    # Events come through the process's hub (sessions/hub.py), not the Channels layer: an alias
+    # that names no layer spares every socket its own channel and Redis receive loop.
+    channel_layer_alias = "no-layer:session-events-use-the-hub"
     pump: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:

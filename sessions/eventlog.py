@@ -3,17 +3,18 @@
 How a seq is assigned (one round trip in the steady state, no lock, no counter document):
 the writer inserts the event with `seq = head + 1`, where `head` is the highest seq it
 knows to be stored for the session; the unique index on `(session_id, seq)` lets exactly
-one writer have each seq. A writer that loses (DuplicateKeyError on the seq) reads the
-real head from the log and tries again. `head` is only ever learnt from the log itself
-(a read, or this process's own acknowledged insert), so:
+one writer have each seq. A writer that loses (a duplicate key on the seq) reads the real
+head from the log and tries again. `head` is only ever learnt from the log itself (a read,
+or this process's own acknowledged insert), and a batch is inserted in order, stopping at
+the first refusal, so:
 
     a writer inserts seq n only after it has seen seq n-1 stored.
 
 Hence the log is always a gapless prefix: whoever sees seq n in the log (or live, since
 events are sent after they are stored) finds every seq below n in the log too. Readers
-rely on that to fill a jump from the log (`streams.py`). The same holds across processes
-and machines; within a process a per-session lock keeps threads from racing each other
-for the same seq (a collision would cost a round trip, not correctness).
+rely on that to fill a jump from the log (`streams.py`). It holds across threads,
+processes and machines; within a process, concurrent publishers share one batched insert
+(`_GroupCommit`), so they neither race each other for a seq nor pay a round trip each.
 
 Dedupe keys: the insert carries the key, and a partial unique index on
 `(session_id, dedupe_key)` refuses a second event with it; the stored one is returned.
@@ -27,7 +28,7 @@ from collections import OrderedDict
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from .mongo import get_db
 
@@ -35,6 +36,7 @@ from .mongo import get_db
 _HEADS_MAX = 10_000
 # Losing the race for a seq this many times in a row means something is badly wrong.
 _MAX_SEQ_RETRIES = 100
+_DUPLICATE_KEY = 11000
 
 
 class SeqContentionError(Exception):
@@ -42,21 +44,11 @@ class SeqContentionError(Exception):
 
 
 class _Heads:
-    """This process's knowledge of each session's highest stored seq, and a lock per session."""
+    """This process's knowledge of each session's highest stored seq (bounded, least recent out)."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._heads: OrderedDict[str, int] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-
-    def lock(self, session_id: str) -> threading.Lock:
-        with self._guard:
-            lock = self._locks.get(session_id)
-            if lock is None:
-                if len(self._locks) > _HEADS_MAX:  # drop idle locks; a held one is still referenced
-                    self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-                lock = self._locks[session_id] = threading.Lock()
-            return lock
 
     def get(self, session_id: str) -> int | None:
         with self._guard:
@@ -92,6 +84,104 @@ def event_find_by_dedupe_key(session_id: str, dedupe_key: str) -> dict[str, Any]
     return _strip(doc) if doc else None
 
 
+class _Pending:
+    """One event waiting to be stored by the batch it joins."""
+
+    __slots__ = ("dedupe_key", "done", "dump", "error", "new", "session_id", "stored")
+
+    def __init__(self, session_id: str, dump: dict[str, Any], dedupe_key: str | None) -> None:
+        self.session_id, self.dump, self.dedupe_key = session_id, dump, dedupe_key
+        self.stored: dict[str, Any] = {}
+        self.new = False
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Stores the events of a process's concurrent publishers in one `insert_many` per batch.
+
+    The first caller to find no write in progress becomes the writer: it takes every event
+    queued so far (its own included), stores them, and wakes their callers; events queued
+    meanwhile form the next batch. One publisher alone pays one insert, as before; many pay
+    one round trip between them. Being the only writer of the process at a time, the
+    writer needs no per-session lock. Within a batch a session's events keep their order
+    (an ordered insert stops at the first refusal, so seq n is never stored without n-1).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def submit(self, pending: _Pending) -> None:
+        with self._cond:
+            self._queue.append(pending)
+            while not pending.done and self._writing:
+                self._cond.wait()
+            if pending.done:
+                return
+            self._writing = True
+            batch, self._queue = self._queue, []
+        try:
+            _store_batch(batch)
+        except BaseException as exc:
+            for item in batch:
+                if not item.done:
+                    item.error, item.done = exc, True
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+_group_commit = _GroupCommit()
+
+
+def _store_batch(batch: list[_Pending]) -> None:
+    events = get_db().events
+    remaining = batch
+    for _ in range(_MAX_SEQ_RETRIES):
+        heads: dict[str, int] = {}
+        docs: list[dict[str, Any]] = []
+        for item in remaining:
+            head = heads.get(item.session_id)
+            if head is None:
+                head = _heads.get(item.session_id)
+                if head is None:
+                    head = last_seq(item.session_id)
+            seq = heads[item.session_id] = head + 1
+            item.stored = {**item.dump, "seq": seq, "event_id": str(seq)}
+            doc: dict[str, Any] = {**item.stored, "session_id": item.session_id}
+            if item.dedupe_key is not None:
+                doc["dedupe_key"] = item.dedupe_key
+            docs.append(doc)
+        try:
+            events.insert_many(docs, ordered=True)
+            inserted, refused = len(docs), None
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or errors[0].get("code") != _DUPLICATE_KEY:
+                raise
+            inserted = int(errors[0]["index"])
+            refused = remaining[inserted]
+        for item in remaining[:inserted]:
+            item.new, item.done = True, True
+            _heads.set(item.session_id, item.stored["seq"])
+        if refused is None:
+            return
+        existing = event_find_by_dedupe_key(refused.session_id, refused.dedupe_key) if refused.dedupe_key else None
+        if existing is not None:
+            refused.stored, refused.new, refused.done = existing, False, True
+        else:
+            _heads.set(refused.session_id, last_seq(refused.session_id))  # another writer took the seq
+        remaining = [item for item in remaining[inserted:] if not item.done]
+        if not remaining:
+            return
+    for item in remaining:
+        _heads.forget(item.session_id)
+    raise SeqContentionError(f"lost the race for the next seq {_MAX_SEQ_RETRIES} times in a row")
+
+
 def event_append(
     session_id: str, dump: dict[str, Any], *, dedupe_key: str | None = None
 ) -> tuple[dict[str, Any], bool]:
@@ -100,30 +190,11 @@ def event_append(
     With a `dedupe_key` already stored for the session, nothing is written and the stored
     event is returned with `False`.
     """
-    events = get_db().events
-    with _heads.lock(session_id):
-        head = _heads.get(session_id)
-        if head is None:
-            head = last_seq(session_id)
-        for _ in range(_MAX_SEQ_RETRIES):
-            seq = head + 1
-            stored = {**dump, "seq": seq, "event_id": str(seq)}
-            doc: dict[str, Any] = {**stored, "session_id": session_id}
-            if dedupe_key is not None:
-                doc["dedupe_key"] = dedupe_key
-            try:
-                events.insert_one(doc)
-            except DuplicateKeyError:
-                if dedupe_key is not None:
-                    existing = event_find_by_dedupe_key(session_id, dedupe_key)
-                    if existing is not None:
-                        return existing, False
-                head = last_seq(session_id)  # another writer took `seq`: learn the real head
-                continue
-            _heads.set(session_id, seq)
-            return stored, True
-    _heads.forget(session_id)
-    raise SeqContentionError(f"lost the race for the next seq of session {session_id} {_MAX_SEQ_RETRIES} times")
+    pending = _Pending(session_id, dump, dedupe_key)
+    _group_commit.submit(pending)
+    if pending.error is not None:
+        raise pending.error
+    return pending.stored, pending.new
 
 
 def events_after(

@@ -109,6 +109,35 @@ def test_a_publisher_whose_seq_was_taken_by_another_process_takes_the_next(sessi
     ]
 
 
+def test_a_batch_with_a_taken_seq_and_a_known_dedupe_key_stores_the_rest_in_order(alice: Any) -> None:
+    a, b, c = (session_create(owner_id=alice.pk, mode="lite").id for _ in range(3))
+    publish(a, "a1")  # this process now believes a's head is 1
+    get_db().events.insert_one(  # ... but another process stored a's seq 2 meanwhile
+        {**MessageDeltaEvent(delta="theirs").model_dump(), "seq": 2, "event_id": "2", "session_id": a}
+    )
+    done_c = event_publish(c, DoneEvent(turn_id="t"), dedupe_key="end")
+    batch = [
+        eventlog._Pending(a, MessageDeltaEvent(delta="a2").model_dump(), None),
+        eventlog._Pending(b, MessageDeltaEvent(delta="b1").model_dump(), None),
+        eventlog._Pending(c, DoneEvent(turn_id="t").model_dump(), "end"),
+        eventlog._Pending(a, MessageDeltaEvent(delta="a3").model_dump(), None),
+        eventlog._Pending(b, MessageDeltaEvent(delta="b2").model_dump(), None),
+    ]
+
+    eventlog._store_batch(batch)
+
+    assert [(p.stored["seq"], p.new) for p in batch] == [(3, True), (1, True), (1, False), (4, True), (2, True)]
+    assert batch[2].stored == done_c
+    assert [(e["seq"], e["delta"]) for e in eventlog.events_after(a, 0)] == [
+        (1, "a1"),
+        (2, "theirs"),
+        (3, "a2"),
+        (4, "a3"),
+    ]
+    assert [(e["seq"], e["delta"]) for e in eventlog.events_after(b, 0)] == [(1, "b1"), (2, "b2")]
+    assert eventlog.events_after(c, 0) == [done_c]
+
+
 def test_a_dedupe_key_stores_an_event_without_a_summary_once(session_id: str) -> None:
     first = event_publish(session_id, DoneEvent(turn_id="t1"), dedupe_key="turn:t1:end")
     again = event_publish(session_id, DoneEvent(turn_id="t1"), dedupe_key="turn:t1:end")
