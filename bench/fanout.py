@@ -227,7 +227,7 @@ def saturation(host: str, token: str) -> bool:
     for n in (1, 10, 100):
         sessions = make_sessions(n)
 
-        def publish(sessions: list[tuple[str, str]] = sessions) -> None:
+        def publish(sessions: list[tuple[str, str]] = sessions, n: int = n) -> None:
             def emit(session_id: str, turn_id: str) -> None:
                 for _ in range(EVENTS_PER_SESSION):
                     event_publish(session_id, MessageDeltaEvent(delta=repr(time.time()), turn_id=turn_id))
