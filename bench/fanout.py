@@ -84,7 +84,7 @@ class Readers:
         import websockets
 
         url = f"ws://{self.host}/api/v1/ws/sessions/{session_id}?after=0&token={self.token}"
-        async with websockets.connect(url, max_queue=None) as ws:
+        async with websockets.connect(url, max_queue=None, open_timeout=120) as ws:
             self._mark_ready()
             while True:
                 frame = json.loads(await ws.recv())
