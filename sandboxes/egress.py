@@ -11,6 +11,11 @@ for tests and trusted networks). The address checked is the address connected to
 cannot be re-pointed in between. Tunnels go only to SANDBOX_EGRESS_CONNECT_PORTS (443 unless
 configured), plain HTTP only to port 80 or 1024 and up. Each connection is one request
 (`Connection: close`).
+
+One sandbox cannot exhaust the worker that serves its proxy: it holds at most `max_connections`
+at once (SANDBOX_EGRESS_MAX_CONNECTIONS; past that a connection is answered 503 and closed), a
+request head must arrive within HEAD_DEADLINE_SECONDS, and a connection on which neither side
+sent anything for `idle_seconds` (SANDBOX_EGRESS_IDLE_SECONDS) is closed.
 """
 
 from __future__ import annotations
@@ -20,17 +25,18 @@ import logging
 import os
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 from anker_project.net import AddressRefusedError, public_addresses
-
-from .bridge import splice
 
 logger = logging.getLogger(__name__)
 
 HEAD_LIMIT_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 10.0
 IDLE_TIMEOUT_SECONDS = 300.0
+HEAD_DEADLINE_SECONDS = 30.0
+BUSY_REPLY_TIMEOUT_SECONDS = 1.0
 ACCEPT_POLL_SECONDS = 2.0
 CHUNK_BYTES = 65536
 HOP_BY_HOP = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
@@ -50,10 +56,18 @@ class EgressProxy:
     socket file disappears (the sandbox's directory was removed by another process)."""
 
     def __init__(
-        self, socket_path: str, *, allow_private: bool = False, connect_ports: frozenset[int] | None = frozenset({443})
+        self,
+        socket_path: str,
+        *,
+        allow_private: bool = False,
+        connect_ports: frozenset[int] | None = frozenset({443}),
+        max_connections: int = 64,
+        idle_seconds: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
         """`connect_ports`: where CONNECT tunnels may go; None allows every port."""
         self.socket_path, self.allow_private, self.connect_ports = socket_path, allow_private, connect_ports
+        self.idle_seconds = idle_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -82,13 +96,22 @@ class EgressProxy:
                 continue
             except OSError:
                 break
-            threading.Thread(target=self._handle, args=(conn,), name="egress-conn", daemon=True).start()
+            if not self._slots.acquire(blocking=False):
+                _refuse_busy(conn)
+                continue
+            threading.Thread(target=self._serve, args=(conn,), name="egress-conn", daemon=True).start()
         self._listener.close()
 
-    def _handle(self, conn: socket.socket) -> None:
-        conn.settimeout(IDLE_TIMEOUT_SECONDS)
+    def _serve(self, conn: socket.socket) -> None:
         try:
-            head, rest = _read_head(conn)
+            self._handle(conn)
+        finally:
+            self._slots.release()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(min(self.idle_seconds, HEAD_DEADLINE_SECONDS))
+        try:
+            head, rest = _read_head(conn, deadline=time.monotonic() + HEAD_DEADLINE_SECONDS)
             upstream, first_bytes, reply = self._open(head)
         except _RefusedError as refused:
             body = (refused.message + "\n").encode()
@@ -111,7 +134,7 @@ class EgressProxy:
             conn.close()
             upstream.close()
             return
-        splice(conn, upstream)
+        _relay(conn, upstream, idle_seconds=self.idle_seconds)
 
     def _open(self, head: bytes) -> tuple[socket.socket, bytes, bytes]:
         """Connect upstream for this request: (socket, bytes to send it first, reply to the client)."""
@@ -154,18 +177,72 @@ class EgressProxy:
         last: OSError | None = None
         for address in addresses:
             try:
-                upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
-                upstream.settimeout(IDLE_TIMEOUT_SECONDS)
-                return upstream
+                return socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
             except OSError as exc:
                 last = exc
         raise _RefusedError(502, "Bad Gateway", f"cannot connect to {host}:{port}: {last}")
 
 
-def _read_head(conn: socket.socket) -> tuple[bytes, bytes]:
+def _refuse_busy(conn: socket.socket) -> None:
+    """Answer 503 on the accept thread (briefly: a client that does not read is just closed)."""
+    body = b"Anker's sandbox network: too many open connections from this sandbox; close some first.\n"
+    with contextlib.suppress(OSError):
+        conn.settimeout(BUSY_REPLY_TIMEOUT_SECONDS)
+        conn.sendall(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+    conn.close()
+
+
+def _relay(a: socket.socket, b: socket.socket, *, idle_seconds: float) -> None:
+    """Relay both ways until both directions ended, or until neither side sent a byte for
+    `idle_seconds`; then close both sockets. (A download that streams while the client stays
+    silent is not idle.)"""
+    last = [time.monotonic()]
+    done = threading.Event()
+
+    def pump(source: socket.socket, target: socket.socket) -> None:
+        source.settimeout(idle_seconds)
+        try:
+            while not done.is_set():
+                try:
+                    data = source.recv(CHUNK_BYTES)
+                except TimeoutError:
+                    if time.monotonic() - last[0] >= idle_seconds:
+                        break  # idle both ways: end the connection
+                    continue
+                if not data:
+                    with contextlib.suppress(OSError):
+                        target.shutdown(socket.SHUT_WR)  # pass the end on
+                    return
+                last[0] = time.monotonic()
+                target.sendall(data)
+        except OSError:
+            pass
+        done.set()  # idle or broken: the other direction ends too
+        for sock in (a, b):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    back = threading.Thread(target=pump, args=(b, a), name="egress-pump", daemon=True)
+    back.start()
+    pump(a, b)
+    back.join()
+    a.close()
+    b.close()
+
+
+def _read_head(conn: socket.socket, *, deadline: float) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(CHUNK_BYTES)
+        if time.monotonic() > deadline:
+            raise _RefusedError(408, "Request Timeout", "the request head took too long")
+        try:
+            chunk = conn.recv(CHUNK_BYTES)
+        except TimeoutError:
+            raise _RefusedError(408, "Request Timeout", "the request head stalled") from None
         if not chunk:
             raise _RefusedError(400, "Bad Request", "the request ended before its headers did")
         data += chunk

@@ -169,8 +169,9 @@ class ToolApiClient:
             timeout=max(self.timeout, 300.0),
         )
 
-    def file_download(self, *, path: str) -> Iterator[bytes]:
-        """The file's bytes in chunks. Errors are raised before the first chunk is yielded."""
+    def file_download(self, *, path: str, max_bytes: int | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks. Errors are raised before the first chunk is yielded; a file
+        whose announced size is over `max_bytes` is refused (413) before any of it is read."""
         try:
             request = self._client.build_request("GET", "/file/download", params={"path": path})
             response = self._client.send(request, stream=True)
@@ -180,6 +181,10 @@ class ToolApiClient:
             response.read()
             response.close()
             self._data(response)  # raises with the server's message
+        announced = response.headers.get("content-length", "")
+        if max_bytes is not None and announced.isdigit() and int(announced) > max_bytes:
+            response.close()
+            raise ToolApiError(413, f"the file is {announced} bytes, over the {max_bytes} byte limit")
         return self._iter_download(response)
 
     @staticmethod

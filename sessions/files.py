@@ -13,7 +13,7 @@ import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Protocol
 
 import gridfs
 from bson import ObjectId
@@ -29,6 +29,10 @@ from .mongo import get_db
 BUCKET = "files"
 CHUNK_BYTES = 255 * 1024
 MAX_FILENAME_CHARS = 200
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 class FileTooLargeError(ApplicationError):
@@ -89,7 +93,7 @@ def file_store(
     *,
     owner_id: int,
     filename: str,
-    data: bytes | BinaryIO,
+    data: bytes | Readable,
     session_id: str | None = None,
     content_type: str | None = None,
     source: str = "upload",

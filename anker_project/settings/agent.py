@@ -94,5 +94,9 @@ except ValueError as _exc:
     raise ImproperlyConfigured(
         f"SANDBOX_EGRESS_CONNECT_PORTS must be ports like 443,8443 or *, not {_connect_ports!r}"
     ) from _exc
+# One sandbox's egress proxy: connections open at once, and seconds without a byte either way
+# after which a connection is closed.
+SANDBOX_EGRESS_MAX_CONNECTIONS = env.int("SANDBOX_EGRESS_MAX_CONNECTIONS", default=64)
+SANDBOX_EGRESS_IDLE_SECONDS = env.float("SANDBOX_EGRESS_IDLE_SECONDS", default=120.0)
 SANDBOX_TOOLAPI_SOURCE = env_or("SANDBOX_TOOLAPI_SOURCE", str(BASE_DIR / "sandbox-image"))
 SANDBOX_VNC_TICKET_SECONDS = env.int("SANDBOX_VNC_TICKET_SECONDS", default=60)

@@ -327,6 +327,8 @@ class LocalBackend:
             str(run_dir / EGRESS_SOCKET_NAME),
             allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE,
             connect_ports=None if ports is None else frozenset(ports),
+            max_connections=settings.SANDBOX_EGRESS_MAX_CONNECTIONS,
+            idle_seconds=settings.SANDBOX_EGRESS_IDLE_SECONDS,
         )
         with _children_lock:
             _proxies[sandbox_id] = proxy
