@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anker_project.envelope import ok
+from anker_project.principal import request_principal
 from sessions import eventlog
 from sessions.apis import SessionItemSerializer
 from sessions.selectors import session_get, session_history, session_list_item
@@ -37,12 +38,13 @@ class SessionDetailApi(APIView):
                 "title": serializers.CharField(),
                 "status": serializers.CharField(),
                 "mode": serializers.CharField(),
+                "origin": serializers.CharField(help_text="chat, or job: the session of a job of one of your API keys"),
                 "events": serializers.ListField(child=serializers.DictField()),
             },
         ),
     )
     def get(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         session_mark_read(session=session)
         return ok(
             {
@@ -50,13 +52,14 @@ class SessionDetailApi(APIView):
                 "title": session.title,
                 "status": session.status,
                 "mode": session.mode,
+                "origin": session.origin,
                 "events": session_history(session_id=session.id),
             }
         )
 
     @extend_schema(summary="Rename a session", request=RenameInput, responses=SessionItemSerializer)
     def patch(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         serializer = self.RenameInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         session = session_rename(session=session, title=serializer.validated_data["title"])
@@ -64,7 +67,7 @@ class SessionDetailApi(APIView):
 
     @extend_schema(summary="Delete a session, stopping its work", responses=OpenApiResponse(description="data: null"))
     def delete(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         session_delete_with_work(session=session)
         return ok(None)
 
@@ -74,7 +77,7 @@ class SessionStopApi(APIView):
         summary="Stop the session's running work", request=None, responses=OpenApiResponse(description="data: null")
     )
     def post(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         turn_stop(session=session)
         return ok(None)
 
@@ -134,10 +137,14 @@ class SessionChatApi(APIView):
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
     )
     def post(self, request: Request, session_id: str) -> StreamingHttpResponse:
-        session = session_get(user=request.user, session_id=session_id)
+        principal = request_principal(request)
+        session = session_get(principal=principal, session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data["message"] or data["attachments"]:
+            # A key follows its jobs' streams here (an empty message), never starts a turn.
+            principal.forbid_api_key("send a chat message")
         after = data.get("event_id")
         if after is None:
             header = request.headers.get("Last-Event-ID", "").strip()

@@ -6,14 +6,15 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from .auth_tokens import TokenRevokedError, refresh_rotate
 from .envelope import ok
 from .errors import ApplicationError
 from .login_limits import client_address, login_failure_record, login_success_record, login_throttle_check
@@ -21,6 +22,10 @@ from .login_limits import client_address, login_failure_record, login_success_re
 
 class AuthenticationFailedError(ApplicationError):
     status = 401
+
+
+class JsonOnlyError(ApplicationError):
+    status = 415
 
 
 def user_payload(user: Any) -> dict[str, Any]:
@@ -38,8 +43,12 @@ _Tokens = inline_serializer(
 
 
 class LoginApi(APIView):
+    """JSON only: a form another site's page posts (login CSRF: logging the victim's browser
+    into the attacker's account) cannot be JSON without a CORS preflight, which is refused."""
+
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    parser_classes = [JSONParser]
 
     class Input(serializers.Serializer):
         username = serializers.CharField(max_length=150)
@@ -47,6 +56,8 @@ class LoginApi(APIView):
 
     @extend_schema(summary="Log in: JWT pair, and a session cookie for the browser", request=Input)
     def post(self, request: Request) -> Response:
+        if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
+            raise JsonOnlyError("Log in with a JSON body: Content-Type: application/json.")
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         address, username = client_address(request._request), serializer.validated_data["username"]
@@ -79,19 +90,13 @@ class RefreshApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        refresh = TokenRefreshSerializer(data={"refresh": serializer.validated_data["refresh_token"]})
         try:
-            refresh.is_valid(raise_exception=True)
-        except (TokenError, serializers.ValidationError) as exc:
+            refresh = refresh_rotate(serializer.validated_data["refresh_token"])
+        except TokenError as exc:
             raise AuthenticationFailedError("The refresh token is invalid or expired; log in again.") from exc
-        tokens = refresh.validated_data
-        return ok(
-            {
-                "access_token": tokens["access"],
-                "refresh_token": tokens.get("refresh", serializer.validated_data["refresh_token"]),
-                "token_type": "bearer",
-            }
-        )
+        except TokenRevokedError as exc:
+            raise AuthenticationFailedError(f"The refresh token was revoked ({exc}); log in again.") from exc
+        return ok({"access_token": str(refresh.access_token), "refresh_token": str(refresh), "token_type": "bearer"})
 
 
 class MeApi(APIView):

@@ -1,8 +1,12 @@
 """WebSocket authentication: a JWT in `?token=`, an `Authorization: Api-Key <key>` header
-(other systems following a job's events), else the Django session cookie.
+(other systems following a job's events; the key's id goes in `scope["api_key_id"]`, which
+makes it a principal of its own), else the Django session cookie.
 
-A browser always sends its Origin; a cookie-authenticated connection from a foreign
-origin is refused, so a page on another site cannot ride the user's cookie.
+A browser always sends its Origin; a cookie-authenticated connection is admitted only from an
+allowed origin — scheme, host and port all equal to the server's own origin, `PUBLIC_BASE_URL`
+or an entry of `DJANGO_CSRF_TRUSTED_ORIGINS` — so a page on another site (or on another port
+of the same host) cannot ride the user's cookie. A `*` in `DJANGO_ALLOWED_HOSTS` widens nothing
+here.
 """
 
 from typing import Any
@@ -14,25 +18,22 @@ from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
+
+from .auth_tokens import access_token_user
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]
 
 
 @database_sync_to_async
 def _user_from_token(raw: str) -> Any:
-    try:
-        token = AccessToken(raw)  # type: ignore[arg-type]
-    except TokenError:
-        return None
-    user_id = token.get(str(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")))
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return access_token_user(raw)
 
 
 @database_sync_to_async
-def _user_from_api_key(raw: str) -> Any:
+def _api_key_of(raw: str) -> Any:
     # Looked up by name: the key model belongs to the jobs app, which imports this package.
     model = apps.get_model("jobs", "JobApiKey")
     try:
@@ -42,7 +43,7 @@ def _user_from_api_key(raw: str) -> Any:
     owner = getattr(key, "owner", None)
     if key.has_expired or owner is None or not owner.is_active:
         return None
-    return owner
+    return key
 
 
 def _api_key(scope: dict[str, Any]) -> str | None:
@@ -52,12 +53,51 @@ def _api_key(scope: dict[str, Any]) -> str | None:
     return None
 
 
+def parse_origin(value: str) -> Origin | None:
+    """(scheme, host, port) of an origin or URL, with the scheme's default port; None if malformed."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _trusted_origin(candidate: Origin, pattern: str) -> bool:
+    """An entry of CSRF_TRUSTED_ORIGINS: exact, or Django's `https://*.example.com` (subdomains;
+    scheme and port still exact). A bare `*` trusts nothing."""
+    if "://*." in pattern:
+        scheme, _, rest = pattern.partition("://*.")
+        wanted = parse_origin(f"{scheme}://{rest}")
+        return (
+            wanted is not None
+            and candidate[0] == wanted[0]
+            and candidate[2] == wanted[2]
+            and candidate[1].endswith("." + wanted[1])
+        )
+    return parse_origin(pattern) == candidate
+
+
 def _origin_allowed(scope: dict[str, Any]) -> bool:
-    origin = dict(scope.get("headers", [])).get(b"origin")
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin")
     if origin is None:
+        return True  # not a browser: there is no ambient cookie to abuse
+    candidate = parse_origin(origin.decode("latin1"))
+    if candidate is None:
+        return False
+    # The server's own origin: the Host the socket was opened to, under the socket's scheme.
+    host = headers.get(b"host", b"").decode("latin1")
+    own = parse_origin(f"{scope.get('scheme', 'ws')}://{host}") if host else None
+    if own is not None and candidate == own and validate_host(own[1], list(settings.ALLOWED_HOSTS)):
         return True
-    host = urlsplit(origin.decode("latin1")).hostname or ""
-    return validate_host(host, list(settings.ALLOWED_HOSTS))
+    public = parse_origin(settings.PUBLIC_BASE_URL) if settings.PUBLIC_BASE_URL else None
+    if public is not None and candidate == public:
+        return True
+    return any(_trusted_origin(candidate, pattern) for pattern in settings.CSRF_TRUSTED_ORIGINS)
 
 
 class TokenOrSessionAuthMiddleware(BaseMiddleware):
@@ -68,7 +108,9 @@ class TokenOrSessionAuthMiddleware(BaseMiddleware):
         if token:
             scope["user"] = await _user_from_token(token) or AnonymousUser()
         elif api_key:
-            scope["user"] = await _user_from_api_key(api_key) or AnonymousUser()
+            key = await _api_key_of(api_key)
+            scope["user"] = key.owner if key is not None else AnonymousUser()
+            scope["api_key_id"] = str(key.pk) if key is not None else None
         elif _origin_allowed(scope):
             scope["user"] = await get_user(scope)
         else:

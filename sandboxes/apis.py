@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 
 from anker_project.envelope import ok
 from anker_project.errors import ApplicationError, NotFoundError
+from anker_project.principal import request_principal
 from sessions.selectors import session_get
 
-from .selectors import NO_SANDBOX_MESSAGE, sandbox_for_session, sandbox_tool_api_for_user
+from .selectors import NO_SANDBOX_MESSAGE, sandbox_for_session, sandbox_tool_api_for
 from .services import SandboxUnavailableError
 from .tickets import vnc_ticket_issue
 from .tool_api import ToolApiError
@@ -57,7 +58,9 @@ class SessionShellApi(APIView):
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
         shell_id = serializer.validated_data["session_id"]
-        with sandbox_tool_api_for_user(user=request.user, session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS) as api:
+        with sandbox_tool_api_for(
+            principal=request_principal(request), session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS
+        ) as api:
             try:
                 data = api.shell_view(id=shell_id)
             except ToolApiError as exc:
@@ -78,7 +81,9 @@ class SessionFileApi(APIView):
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
         path = serializer.validated_data["file"]
-        with sandbox_tool_api_for_user(user=request.user, session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS) as api:
+        with sandbox_tool_api_for(
+            principal=request_principal(request), session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS
+        ) as api:
             try:
                 data = api.file_read(file=path)
             except ToolApiError as exc:
@@ -105,12 +110,12 @@ class SessionVncTicketApi(APIView):
     def post(self, request: Request, session_id: str) -> Response:
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
-        session_get(user=request.user, session_id=session_id)
+        principal = request_principal(request)
+        session_get(principal=principal, session_id=session_id)
         if sandbox_for_session(session_id=session_id) is None:
             raise NotFoundError(NO_SANDBOX_MESSAGE)
-        assert request.user.pk is not None  # IsAuthenticated
         return ok(
             vnc_ticket_issue(
-                user_id=int(request.user.pk), session_id=session_id, view_only=serializer.validated_data["view_only"]
+                principal=principal, session_id=session_id, view_only=serializer.validated_data["view_only"]
             )
         )

@@ -14,6 +14,8 @@ import websockets
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from anker_project.principal import Principal, scope_principal
+
 from .rfb import RfbProtocolError, ViewOnlyFilter
 from .tickets import TicketRefused, VncGrant, vnc_ticket_redeem
 
@@ -32,9 +34,8 @@ MAX_UPSTREAM_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 @database_sync_to_async
-def _redeem(ticket: str, session_id: str, user: Any) -> VncGrant:
-    user_id = user.pk if user is not None and user.is_authenticated else None
-    return vnc_ticket_redeem(ticket=ticket, session_id=session_id, user_id=user_id)
+def _redeem(ticket: str, session_id: str, principal: Principal | None) -> VncGrant:
+    return vnc_ticket_redeem(ticket=ticket, session_id=session_id, socket_principal=principal)
 
 
 async def _connect_upstream(url: str) -> Any:
@@ -61,7 +62,7 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
         ticket = (parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("ticket") or [""])[0]
         await self.accept(subprotocol=SUBPROTOCOL)
         try:
-            grant = await _redeem(ticket, session_id, self.scope.get("user"))
+            grant = await _redeem(ticket, session_id, scope_principal(self.scope))
         except TicketRefused as refused:
             await self.close(code=refused.code)
             return

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
-
 from anker_project.errors import NotFoundError
+from anker_project.principal import Principal
 from sessions.selectors import session_get
 
 from .models import Sandbox, SandboxStatus
@@ -19,11 +17,9 @@ def sandbox_for_session(*, session_id: str) -> Sandbox | None:
     return Sandbox.objects.filter(session_id=session_id, status=SandboxStatus.IN_USE).first()
 
 
-def sandbox_tool_api_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, session_id: str, timeout: float = 30.0
-) -> ToolApiClient:
+def sandbox_tool_api_for(*, principal: Principal, session_id: str, timeout: float = 30.0) -> ToolApiClient:
     """A client of the tool API of the caller's session's sandbox; 404 for a foreign session or none."""
-    session_get(user=user, session_id=session_id)
+    session_get(principal=principal, session_id=session_id)
     sandbox = sandbox_for_session(session_id=session_id)
     if sandbox is None:
         raise NotFoundError(NO_SANDBOX_MESSAGE)

@@ -1,9 +1,10 @@
 """VNC tickets: short-lived, single-use, signed grants to watch (or drive) one session's screen.
 
-A ticket is `TimestampSigner.sign_object({user, session, view_only, nonce})`; redeeming it
-checks the signature and age, that it names this session and (when the socket is
-authenticated) this user, that the user still owns the session, and then burns the nonce
-in Redis (SET NX) so it works once.
+A ticket is `TimestampSigner.sign_object({user, api key, session, view_only, nonce})`: it is
+bound to the principal that asked for it (a user, or an API key for its own job's session).
+Redeeming it checks the signature and age, that it names this session and (when the socket is
+authenticated) this principal, that the principal still sees the session, and then burns the
+nonce in Redis (SET NX) so it works once.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
+from anker_project.principal import Principal
 from anker_project.redis_client import get_redis
-from sessions.selectors import session_owned
+from sessions.selectors import session_visible
 
 from .selectors import NO_SANDBOX_MESSAGE, sandbox_for_session
 
@@ -41,10 +43,16 @@ class VncGrant:
     view_only: bool
 
 
-def vnc_ticket_issue(*, user_id: int, session_id: str, view_only: bool) -> dict[str, Any]:
-    """A ticket for the caller's session (ownership is checked by the caller's selector)."""
+def vnc_ticket_issue(*, principal: Principal, session_id: str, view_only: bool) -> dict[str, Any]:
+    """A ticket for the caller's session (visibility is checked by the caller's selector)."""
     ticket = signing.TimestampSigner(salt=SALT).sign_object(
-        {"u": user_id, "s": session_id, "v": view_only, "n": secrets.token_urlsafe(16)}
+        {
+            "u": principal.user_id,
+            "k": principal.api_key_id,
+            "s": session_id,
+            "v": view_only,
+            "n": secrets.token_urlsafe(16),
+        }
     )
     return {
         "ticket": ticket,
@@ -53,7 +61,7 @@ def vnc_ticket_issue(*, user_id: int, session_id: str, view_only: bool) -> dict[
     }
 
 
-def vnc_ticket_redeem(*, ticket: str, session_id: str, user_id: int | None) -> VncGrant:
+def vnc_ticket_redeem(*, ticket: str, session_id: str, socket_principal: Principal | None) -> VncGrant:
     """Check and burn a ticket; raises TicketRefused with the close code to use."""
     if not ticket:
         raise TicketRefused(CLOSE_NO_TICKET, "a ticket is required")
@@ -65,9 +73,10 @@ def vnc_ticket_redeem(*, ticket: str, session_id: str, user_id: int | None) -> V
         raise TicketRefused(CLOSE_FORBIDDEN, "the ticket is not valid") from exc
     if claims.get("s") != session_id:
         raise TicketRefused(CLOSE_FORBIDDEN, "the ticket is for another session")
-    if user_id is not None and claims.get("u") != user_id:
-        raise TicketRefused(CLOSE_FORBIDDEN, "the ticket is another user's")
-    if not session_owned(user_id=int(claims["u"]), session_id=session_id):
+    holder = Principal(user_id=int(claims["u"]), api_key_id=claims.get("k"))
+    if socket_principal is not None and socket_principal != holder:
+        raise TicketRefused(CLOSE_FORBIDDEN, "the ticket is another principal's")
+    if not session_visible(principal=holder, session_id=session_id):
         raise TicketRefused(CLOSE_FORBIDDEN, "the ticket is not valid")
     used = get_redis().set(
         USED_KEY.format(nonce=claims["n"]), b"1", nx=True, ex=settings.SANDBOX_VNC_TICKET_SECONDS + 5

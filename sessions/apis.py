@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anker_project.envelope import ok
+from anker_project.principal import request_principal
 
-from .models import SessionMode
+from .models import SessionMode, SessionOrigin
 from .selectors import session_list, session_list_item
 from .services import session_create
 
@@ -21,6 +22,9 @@ class SessionItemSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["pending", "running", "waiting", "completed", "failed"])
     unread_message_count = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=SessionMode.values)
+    origin = serializers.ChoiceField(
+        choices=SessionOrigin.values, help_text="job: the session of a job submitted with one of your API keys"
+    )
 
 
 class SessionCollectionApi(APIView):
@@ -32,7 +36,7 @@ class SessionCollectionApi(APIView):
         responses=inline_serializer("SessionList", {"sessions": SessionItemSerializer(many=True)}),
     )
     def get(self, request: Request) -> Response:
-        items = [session_list_item(s) for s in session_list(user=request.user)]
+        items = [session_list_item(s) for s in session_list(principal=request_principal(request))]
         return ok({"sessions": items})
 
     @extend_schema(
@@ -41,9 +45,10 @@ class SessionCollectionApi(APIView):
         responses=inline_serializer("SessionCreated", {"session_id": serializers.CharField()}),
     )
     def put(self, request: Request) -> Response:
+        principal = request_principal(request)
+        principal.forbid_api_key("create a session")
         data = request.data if isinstance(request.data, dict) else {}
         serializer = self.CreateInput(data=data)
         serializer.is_valid(raise_exception=True)
-        assert request.user.pk is not None  # IsAuthenticated
-        session = session_create(owner_id=request.user.pk, mode=serializer.validated_data["mode"])
+        session = session_create(owner_id=principal.user_id, mode=serializer.validated_data["mode"])
         return ok({"session_id": session.id})

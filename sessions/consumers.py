@@ -9,9 +9,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from anker_project.errors import NotFoundError
+from anker_project.principal import Principal, scope_principal
 
-from .live import user_sessions_group
-from .selectors import session_get, session_list, session_list_item
+from .live import key_sessions_group, user_sessions_group
+from .selectors import session_get, session_list, session_list_item, session_visible
 from .services import session_mark_read
 from .streams import parse_seq, session_events
 
@@ -21,23 +22,19 @@ CLOSE_BAD_REQUEST = 4002
 
 
 @database_sync_to_async
-def _owned_session(user: Any, session_id: str) -> bool:
-    try:
-        session_get(user=user, session_id=session_id)
-    except NotFoundError:
-        return False
-    return True
+def _visible_session(principal: Principal, session_id: str) -> bool:
+    return session_visible(principal=principal, session_id=session_id)
 
 
 @database_sync_to_async
-def _mark_read(user: Any, session_id: str) -> None:
+def _mark_read(principal: Principal, session_id: str) -> None:
     with contextlib.suppress(NotFoundError):  # deleted meanwhile
-        session_mark_read(session=session_get(user=user, session_id=session_id))
+        session_mark_read(session=session_get(principal=principal, session_id=session_id))
 
 
 @database_sync_to_async
-def _snapshot(user: Any) -> dict[str, Any]:
-    sessions = list(session_list(user=user))
+def _snapshot(principal: Principal) -> dict[str, Any]:
+    sessions = list(session_list(principal=principal))
     return {
         "op": "snapshot",
         "sessions": [session_list_item(s) for s in sessions],
@@ -54,13 +51,13 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
     pump: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        principal = scope_principal(self.scope)
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         await self.accept()
-        if user is None or not user.is_authenticated:
+        if principal is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        if not await _owned_session(user, session_id):
+        if not await _visible_session(principal, session_id):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         raw_after = (parse_qs(self.scope.get("query_string", b"").decode()).get("after") or ["0"])[0]
@@ -69,16 +66,15 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        self.pump = asyncio.create_task(self._pump(session_id, after))
+        self.pump = asyncio.create_task(self._pump(principal, session_id, after))
 
-    async def _pump(self, session_id: str, after: int) -> None:
-        user = self.scope["user"]
-        await _mark_read(user, session_id)
+    async def _pump(self, principal: Principal, session_id: str, after: int) -> None:
+        await _mark_read(principal, session_id)
         async for event in session_events(session_id, after):
             assert isinstance(event, dict)
             await self.send_json({"event": event["type"], "data": event})
             if event["type"] == "message" and event.get("role") == "assistant":
-                await _mark_read(user, session_id)  # someone is watching: nothing is unread
+                await _mark_read(principal, session_id)  # someone is watching: nothing is unread
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -97,14 +93,19 @@ class SessionListConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
+        principal = scope_principal(self.scope)
         await self.accept()
-        if user is None or not user.is_authenticated:
+        if principal is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        self.group = user_sessions_group(user.pk)
+        # An API key follows only its own jobs' sessions: it listens on a group of its own.
+        self.group = (
+            key_sessions_group(principal.api_key_id)
+            if principal.api_key_id is not None
+            else user_sessions_group(principal.user_id)
+        )
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await _snapshot(user))
+        await self.send_json(await _snapshot(principal))
 
     async def sessions_update(self, message: dict[str, Any]) -> None:
         await self.send_json(message["payload"])

@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anker_project.envelope import ok
+from anker_project.principal import request_principal
 
-from .files import StoredFile, file_chunks, file_store, files_of_session
+from .files import StoredFile, file_get_for, file_store, file_stream, files_of_session
 from .selectors import session_get
 
 
@@ -48,12 +49,13 @@ class FileUploadApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         session_id = data["session_id"] or None
+        principal = request_principal(request)
         if session_id is not None:
-            session_get(user=request.user, session_id=session_id)  # a foreign session is a 404
-        assert request.user.pk is not None  # IsAuthenticated
+            session_get(principal=principal, session_id=session_id)  # a foreign session is a 404
         upload = data["file"]
         stored = file_store(
-            owner_id=int(request.user.pk),
+            owner_id=principal.user_id,
+            api_key_id=principal.api_key_id,
             filename=upload.name or "file",
             data=upload,
             session_id=session_id,
@@ -67,9 +69,8 @@ class FileDownloadApi(APIView):
         summary="Download a file you own", responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}
     )
     def get(self, request: Request, file_id: str) -> StreamingHttpResponse:
-        assert request.user.pk is not None
-        stored, chunks = file_chunks(owner_id=int(request.user.pk), file_id=file_id)
-        response = StreamingHttpResponse(chunks, content_type=stored.content_type)
+        stored = file_get_for(principal=request_principal(request), file_id=file_id)
+        response = StreamingHttpResponse(file_stream(stored), content_type=stored.content_type)
         response["Content-Length"] = str(stored.size)
         response["Content-Disposition"] = content_disposition(stored.filename)
         response["X-Content-Type-Options"] = "nosniff"
@@ -82,5 +83,5 @@ class SessionFilesApi(APIView):
         responses=inline_serializer("SessionFiles", {"files": FileInfoSerializer(many=True)}),
     )
     def get(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         return ok({"files": [_info(f) for f in files_of_session(owner_id=session.owner_id, session_id=session.id)]})

@@ -22,8 +22,10 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from anker_project.errors import ApplicationError, NotFoundError
+from anker_project.principal import Principal
 
 from .events import FileInfo
+from .models import Session
 from .mongo import get_db
 
 BUCKET = "files"
@@ -49,6 +51,7 @@ class StoredFile:
     session_id: str | None
     source: str
     uploaded_at: datetime
+    api_key_id: str | None = None  # uploaded with this API key (it may attach and download it)
 
     def info(self) -> FileInfo:
         return FileInfo(
@@ -86,6 +89,7 @@ def _from_doc(doc: dict) -> StoredFile:
         session_id=meta.get("session_id"),
         source=meta.get("source", "upload"),
         uploaded_at=doc.get("uploadDate") or datetime.now(UTC),
+        api_key_id=meta.get("api_key_id"),
     )
 
 
@@ -98,12 +102,16 @@ def file_store(
     content_type: str | None = None,
     source: str = "upload",
     max_bytes: int | None = None,
+    api_key_id: str | None = None,
 ) -> StoredFile:
-    """Store a file for `owner_id`. Raises FileTooLargeError past `max_bytes` (nothing is kept)."""
+    """Store a file for `owner_id` (uploaded with `api_key_id`, if a key sent it).
+    Raises FileTooLargeError past `max_bytes` (nothing is kept)."""
     name = clean_filename(filename)
     ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     cap = settings.FILE_UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
     metadata = {"owner_id": owner_id, "session_id": session_id, "source": source, "content_type": ctype}
+    if api_key_id is not None:
+        metadata["api_key_id"] = api_key_id
     known_size = len(data) if isinstance(data, bytes) else getattr(data, "size", None)
     if isinstance(known_size, int) and known_size > cap:
         raise FileTooLargeError(f"the file is larger than the {cap} byte limit")
@@ -137,6 +145,7 @@ def file_store(
         session_id=session_id,
         source=source,
         uploaded_at=datetime.now(UTC),
+        api_key_id=api_key_id,
     )
 
 
@@ -154,9 +163,29 @@ def file_get(*, owner_id: int, file_id: str) -> StoredFile:
     return _from_doc(doc)
 
 
+def file_get_for(*, principal: Principal, file_id: str) -> StoredFile:
+    """A file the caller may use. A user: any file they own. An API key: the files it uploaded
+    and those of its own jobs' sessions; the owner's other files do not exist for it."""
+    stored = file_get(owner_id=principal.user_id, file_id=file_id)
+    if principal.api_key_id is None or stored.api_key_id == principal.api_key_id:
+        return stored
+    in_own_job = (
+        stored.session_id is not None
+        and Session.objects.filter(pk=stored.session_id, api_key_id=principal.api_key_id).exists()
+    )
+    if not in_own_job:
+        raise NotFoundError("File not found")
+    return stored
+
+
 def file_chunks(*, owner_id: int, file_id: str) -> tuple[StoredFile, Iterator[bytes]]:
     """The file and an iterator over its bytes (for a streamed download)."""
     stored = file_get(owner_id=owner_id, file_id=file_id)
+    return stored, file_stream(stored)
+
+
+def file_stream(stored: StoredFile) -> Iterator[bytes]:
+    """The bytes of a file already found by an owner-scoped read."""
     grid_out = _bucket().open_download_stream(ObjectId(stored.file_id))
 
     def chunks() -> Iterator[bytes]:
@@ -166,7 +195,7 @@ def file_chunks(*, owner_id: int, file_id: str) -> tuple[StoredFile, Iterator[by
         finally:
             grid_out.close()
 
-    return stored, chunks()
+    return chunks()
 
 
 def file_read_bytes(*, owner_id: int, file_id: str) -> tuple[StoredFile, bytes]:

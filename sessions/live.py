@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import threading
@@ -31,6 +32,11 @@ def session_channel(session_id: str) -> str:
 
 def user_sessions_group(user_id: int) -> str:
     return f"user.{user_id}.sessions"
+
+
+def key_sessions_group(api_key_id: str) -> str:
+    # A key's id holds characters a group name may not ("$"): name the group by its digest.
+    return f"apikey.{hashlib.sha256(api_key_id.encode()).hexdigest()[:32]}.sessions"
 
 
 def event_send(session_id: str, event: dict[str, Any]) -> None:

@@ -21,6 +21,11 @@ class SessionMode(models.TextChoices):
     LITE = "lite", "Lite (one model answer, no tools)"
 
 
+class SessionOrigin(models.TextChoices):
+    CHAT = "chat"  # the owner's own conversation
+    JOB = "job"  # the session of a job submitted with an API key
+
+
 class Session(models.Model):
     """A conversation. Its events live in the event log (MongoDB), keyed by `id`.
 
@@ -40,12 +45,22 @@ class Session(models.Model):
     # session list at different moments; readers keep the highest revision, so an older
     # snapshot that arrives late never overwrites a newer one.
     revision = models.PositiveBigIntegerField(default=0)
+    # The API key whose job this session belongs to (an opaque principal id: the key lives in
+    # the jobs app). Such a key sees only sessions carrying its id; null = the owner's own chat.
+    api_key_id = models.CharField(max_length=150, null=True, blank=True, default=None, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["owner", "-updated_at"], name="session_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="session_owner_recent"),
+            models.Index(fields=["api_key_id", "-updated_at"], name="session_key_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.title or '(untitled)'}"
+
+    @property
+    def origin(self) -> str:
+        return SessionOrigin.JOB if self.api_key_id is not None else SessionOrigin.CHAT

@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from anker_project.errors import NotFoundError
+from anker_project.principal import Principal
 
 from . import eventlog
 from .models import Session
@@ -15,23 +14,31 @@ from .models import Session
 HISTORY_EXCLUDED_TYPES = ("message_delta",)
 
 
-def session_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Session]:
-    return Session.objects.filter(owner_id=user.pk).order_by("-updated_at")
+def _visible(principal: Principal) -> QuerySet[Session]:
+    """A user sees all of their sessions; an API key only those of its own jobs."""
+    sessions = Session.objects.filter(owner_id=principal.user_id)
+    if principal.api_key_id is not None:
+        sessions = sessions.filter(api_key_id=principal.api_key_id)
+    return sessions
 
 
-def session_get(*, user: AbstractBaseUser | AnonymousUser, session_id: str) -> Session:
-    session = Session.objects.filter(owner_id=user.pk, pk=session_id).first()
+def session_list(*, principal: Principal) -> QuerySet[Session]:
+    return _visible(principal).order_by("-updated_at")
+
+
+def session_get(*, principal: Principal, session_id: str) -> Session:
+    session = _visible(principal).filter(pk=session_id).first()
     if session is None:
         raise NotFoundError("Session not found")
     return session
 
 
-def session_owned(*, user_id: int, session_id: str) -> bool:
-    return Session.objects.filter(owner_id=user_id, pk=session_id).exists()
+def session_visible(*, principal: Principal, session_id: str) -> bool:
+    return _visible(principal).filter(pk=session_id).exists()
 
 
 def session_list_item(session: Session) -> dict[str, Any]:
-    """The seed's list item, plus `mode`."""
+    """The seed's list item, plus `mode` and `origin` ("job" for a job's session)."""
     return {
         "session_id": session.id,
         "title": session.title,
@@ -40,6 +47,7 @@ def session_list_item(session: Session) -> dict[str, Any]:
         "status": session.status,
         "unread_message_count": session.unread_message_count,
         "mode": session.mode,
+        "origin": session.origin,
     }
 
 

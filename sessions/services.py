@@ -9,27 +9,35 @@ from django.db.models import F
 from anker_project.errors import ApplicationError
 
 from . import eventlog
-from .live import group_send, user_sessions_group
+from .live import group_send, key_sessions_group, user_sessions_group
 from .models import Session, SessionMode
 from .selectors import session_list_item
 
 LATEST_MESSAGE_CHARS = 500
 
 
+def _list_groups(session: Session) -> list[str]:
+    """The session lists that show this session: its owner's, and its API key's."""
+    groups = [user_sessions_group(session.owner_id)]
+    if session.api_key_id is not None:
+        groups.append(key_sessions_group(session.api_key_id))
+    return groups
+
+
 def _notify_list(session: Session) -> None:
-    group_send(
-        user_sessions_group(session.owner_id),
-        {
-            "type": "sessions.update",
-            "payload": {"op": "upsert", "revision": session.revision, "session": session_list_item(session)},
-        },
-    )
+    message = {
+        "type": "sessions.update",
+        "payload": {"op": "upsert", "revision": session.revision, "session": session_list_item(session)},
+    }
+    for group in _list_groups(session):
+        group_send(group, message)
 
 
-def session_create(*, owner_id: int, mode: str = SessionMode.LITE) -> Session:
+def session_create(*, owner_id: int, mode: str = SessionMode.LITE, api_key_id: str | None = None) -> Session:
+    """A new session; `api_key_id` makes it the session of that key's job (visible to the key)."""
     if mode not in SessionMode.values:
         raise ApplicationError(f"mode must be one of {', '.join(SessionMode.values)}")
-    session = Session.objects.create(owner_id=owner_id, mode=mode)
+    session = Session.objects.create(owner_id=owner_id, mode=mode, api_key_id=api_key_id)
     _notify_list(session)
     return session
 
@@ -84,10 +92,8 @@ def session_apply_event(session_id: str, event: dict[str, Any]) -> None:
 
 def session_delete(*, session: Session) -> None:
     """Delete the session, its log and its row. Work it started is the caller's to stop."""
-    owner_id, session_id = session.owner_id, session.id
+    groups, session_id = _list_groups(session), session.id
     eventlog.events_delete(session_id)
     session.delete()
-    group_send(
-        user_sessions_group(owner_id),
-        {"type": "sessions.update", "payload": {"op": "remove", "session_id": session_id}},
-    )
+    for group in groups:
+        group_send(group, {"type": "sessions.update", "payload": {"op": "remove", "session_id": session_id}})

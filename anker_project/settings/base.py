@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "anker_project.apps.AnkerProjectConfig",  # revokes JWTs on deactivation / password change
     "sessions.apps.ChatSessionsConfig",
     "sandboxes.apps.SandboxesConfig",
     "agents.apps.AgentsConfig",
