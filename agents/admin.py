@@ -27,7 +27,8 @@ class TurnAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Stop the selected turns' sessions")
+    # Stopping work changes it: view-only staff must not (allowed_permissions).
+    @admin.action(description="Stop the selected turns' sessions", permissions=["change"])
     def stop_sessions(self, request: HttpRequest, queryset: QuerySet[Turn]) -> None:
         stopped = 0
         for session in {turn.session for turn in queryset.select_related("session")}:

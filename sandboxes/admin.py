@@ -61,12 +61,14 @@ class SandboxAdmin(admin.ModelAdmin):
         )
         return super().changelist_view(request, {**(extra_context or {}), "title": title})
 
-    @admin.action(description="Destroy the selected sandboxes")
+    # Actions need the matching permission: without `allowed_permissions` anyone who may view
+    # the list could run them.
+    @admin.action(description="Destroy the selected sandboxes", permissions=["delete"])
     def destroy_sandboxes(self, request: HttpRequest, queryset: QuerySet[Sandbox]) -> None:
         done = sum(sandbox_destroy(sandbox_id=str(pk)) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"Destroyed {done} sandbox(es); the others were not live.", messages.SUCCESS)
 
-    @admin.action(description=f"Extend the lease by {EXTEND_LEASE_MINUTES} minutes")
+    @admin.action(description=f"Extend the lease by {EXTEND_LEASE_MINUTES} minutes", permissions=["change"])
     def extend_lease(self, request: HttpRequest, queryset: QuerySet[Sandbox]) -> None:
         done = sum(
             sandbox_extend_lease(sandbox_id=str(pk), minutes=EXTEND_LEASE_MINUTES)
@@ -74,7 +76,7 @@ class SandboxAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Extended {done} lease(s); only in-use sandboxes have one.", messages.SUCCESS)
 
-    @admin.action(description="Refill the warm pool now")
+    @admin.action(description="Refill the warm pool now", permissions=["change"])
     def refill_pool(self, request: HttpRequest, queryset: QuerySet[Sandbox]) -> None:
         pool_refill.delay()
         self.message_user(request, "The pool refill was queued.", messages.SUCCESS)
