@@ -1,10 +1,10 @@
 /**
- * The one HTTP client: unwraps the `{code, msg, data}` envelope, adds the Bearer token,
- * refreshes it once on a 401 (single-flight across concurrent requests) and reports a
- * lost session through the handler the app registers.
+ * The one HTTP client: unwraps the `{code, msg, data}` envelope, rides the session cookie
+ * (same-origin), adds the CSRF token to writes, and reports a lost session (a 401) through
+ * the handler the app registers.
  */
-import type { Envelope, TokenPair } from '@/types/api'
-import { clearTokens, getAccessToken, getRefreshToken, storeTokens } from './tokens'
+import type { Envelope } from '@/types/api'
+import { clearSignIn, csrfHeaders } from './tokens'
 
 export const API_PREFIX = '/api/v1'
 
@@ -41,61 +41,25 @@ export function onAuthLost(handler: () => void): void {
   authLostHandler = handler
 }
 
-/** Clears the tokens and tells the app to sign in again. */
+/** Forgets the sign-in and tells the app to sign in again. */
 export function reportAuthLost(): void {
-  clearTokens()
+  clearSignIn()
   authLostHandler()
-}
-
-let refreshInFlight: Promise<boolean> | null = null
-
-/**
- * Trades the refresh token for a new pair. Concurrent callers share one request.
- * Resolves false (and keeps nothing) when the refresh token is missing or rejected.
- */
-export function refreshTokens(): Promise<boolean> {
-  refreshInFlight ??= doRefresh().finally(() => {
-    refreshInFlight = null
-  })
-  return refreshInFlight
-}
-
-async function doRefresh(): Promise<boolean> {
-  const refresh = getRefreshToken()
-  if (!refresh) return false
-  let response: Response
-  try {
-    response = await fetch(`${API_PREFIX}/auth/refresh`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ refresh_token: refresh }),
-    })
-  } catch {
-    return false
-  }
-  if (!response.ok) return false
-  try {
-    const body = (await response.json()) as Envelope<TokenPair>
-    if (body.code !== 0 || !body.data.access_token) return false
-    storeTokens(body.data)
-    return true
-  } catch {
-    return false
-  }
 }
 
 export interface RequestOptions {
   method?: string
   /** JSON-serialised unless it is FormData. */
   body?: unknown
-  /** Send the Bearer token and refresh on 401 (default true). */
+  /** A 401 signs the app out (default true); false for the login call itself. */
   auth?: boolean
   signal?: AbortSignal
   headers?: Record<string, string>
 }
 
 function buildInit(options: RequestOptions): RequestInit {
-  const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
+  const method = options.method ?? 'GET'
+  const headers: Record<string, string> = { Accept: 'application/json', ...csrfHeaders(method), ...options.headers }
   let body: BodyInit | undefined
   if (options.body instanceof FormData) {
     body = options.body
@@ -103,15 +67,11 @@ function buildInit(options: RequestOptions): RequestInit {
     headers['Content-Type'] = 'application/json'
     body = JSON.stringify(options.body)
   }
-  if (options.auth !== false) {
-    const token = getAccessToken()
-    if (token) headers.Authorization = `Bearer ${token}`
-  }
-  return { method: options.method ?? 'GET', headers, body, signal: options.signal }
+  return { method, headers, body, signal: options.signal, credentials: 'same-origin' }
 }
 
 /**
- * `fetch` with the token and one refresh-and-retry on 401. Returns the raw response
+ * `fetch` with the session cookie; a 401 signs the app out. Returns the raw response
  * (for downloads and the chat stream); a network failure becomes a NetworkError.
  */
 export async function authorizedFetch(path: string, options: RequestOptions = {}): Promise<Response> {
@@ -124,12 +84,7 @@ export async function authorizedFetch(path: string, options: RequestOptions = {}
     }
   }
   const response = await send()
-  if (response.status !== 401 || options.auth === false) return response
-  if (await refreshTokens()) {
-    const retried = await send()
-    if (retried.status !== 401) return retried
-  }
-  reportAuthLost()
+  if (response.status === 401 && options.auth !== false) reportAuthLost()
   return response
 }
 

@@ -1,13 +1,12 @@
 import type { Envelope, FileInfo } from '@/types/api'
-import { API_PREFIX, ApiError, NetworkError, authorizedFetch, refreshTokens, reportAuthLost } from './client'
-import { getAccessToken } from './tokens'
+import { API_PREFIX, ApiError, NetworkError, authorizedFetch, reportAuthLost } from './client'
+import { csrfHeaders } from './tokens'
 
 function xhrUpload(file: File, onProgress: (fraction: number) => void): Promise<XMLHttpRequest> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest()
     xhr.open('POST', `${API_PREFIX}/files`)
-    const token = getAccessToken()
-    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`)
+    for (const [name, value] of Object.entries(csrfHeaders('POST'))) xhr.setRequestHeader(name, value)
     xhr.setRequestHeader('Accept', 'application/json')
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total)
@@ -23,16 +22,13 @@ function xhrUpload(file: File, onProgress: (fraction: number) => void): Promise<
 
 /**
  * Uploads one file with progress (XMLHttpRequest, since fetch has no upload progress).
- * Refreshes the token once on 401 like every other call.
+ * A 401 signs the app out like every other call.
  */
 export async function uploadFile(file: File, onProgress: (fraction: number) => void): Promise<FileInfo> {
-  let xhr = await xhrUpload(file, onProgress)
+  const xhr = await xhrUpload(file, onProgress)
   if (xhr.status === 401) {
-    if (!(await refreshTokens())) {
-      reportAuthLost()
-      throw new ApiError(401, 401, 'Your session has expired. Sign in again.')
-    }
-    xhr = await xhrUpload(file, onProgress)
+    reportAuthLost()
+    throw new ApiError(401, 401, 'Your session has expired. Sign in again.')
   }
   let body: Envelope<FileInfo> | null = null
   try {
@@ -47,7 +43,7 @@ export async function uploadFile(file: File, onProgress: (fraction: number) => v
   return body.data
 }
 
-/** The bytes of a stored file (screenshots, deliverables), fetched with the Bearer token. */
+/** The bytes of a stored file (screenshots, deliverables), fetched with the session cookie. */
 export async function fetchFileBlob(fileId: string): Promise<Blob> {
   const response = await authorizedFetch(`/files/${encodeURIComponent(fileId)}/download`, {
     headers: { Accept: '*/*' },

@@ -1,4 +1,4 @@
-import { refreshTokens, reportAuthLost } from '@/api/client'
+import { reportAuthLost } from '@/api/client'
 import type { CloseDecision } from '@/lib/reconnecting-socket'
 
 /** Close codes the backend uses on its WebSockets. */
@@ -6,20 +6,17 @@ export const CLOSE_UNAUTHORIZED = 4001
 export const CLOSE_NOT_FOUND = 4004
 
 /**
- * Shared close policy: on 4001 refresh the token once and reconnect at once, or sign
- * out; on 4004 stop (the caller shows "not found"); anything else backs off and retries.
+ * Shared close policy: on 4001 (the cookie session ended) sign out; on 4004 stop (the
+ * caller shows "not found"); anything else backs off and retries.
  */
 export function decideOnClose(code: number, onNotFound?: () => void): CloseDecision | Promise<CloseDecision> {
   if (code === CLOSE_NOT_FOUND) {
     onNotFound?.()
     return 'stop'
   }
-  if (code === CLOSE_UNAUTHORIZED) return refreshOrSignOut()
+  if (code === CLOSE_UNAUTHORIZED) {
+    reportAuthLost()
+    return 'stop'
+  }
   return 'retry'
-}
-
-async function refreshOrSignOut(): Promise<CloseDecision> {
-  if (await refreshTokens()) return 'retry-now'
-  reportAuthLost()
-  return 'stop'
 }

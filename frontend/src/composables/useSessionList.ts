@@ -1,7 +1,6 @@
 import { onScopeDispose, readonly, ref } from 'vue'
 
 import { API_PREFIX, wsUrl } from '@/api/client'
-import { getAccessToken } from '@/api/tokens'
 import { ReconnectingSocket } from '@/lib/reconnecting-socket'
 import type { ConnectionState, SocketFactory } from '@/lib/reconnecting-socket'
 import { useSessionsStore } from '@/stores/sessions'
@@ -45,8 +44,7 @@ export function useSessionList(options: SessionListOptions = {}) {
   const connection = ref<ConnectionState>('idle')
 
   const socket = new ReconnectingSocket({
-    url: () =>
-      wsUrl(`${API_PREFIX}/ws/sessions?${new URLSearchParams({ token: getAccessToken() ?? '' }).toString()}`),
+    url: () => wsUrl(`${API_PREFIX}/ws/sessions`), // authenticated by the session cookie
     onMessage: (raw) => {
       const frame = parseListFrame(raw)
       if (!frame) return

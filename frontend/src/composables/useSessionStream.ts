@@ -2,7 +2,6 @@ import { onScopeDispose, readonly, ref, toValue, watch } from 'vue'
 import type { MaybeRefOrGetter } from 'vue'
 
 import { API_PREFIX, wsUrl } from '@/api/client'
-import { getAccessToken } from '@/api/tokens'
 import { ReconnectingSocket } from '@/lib/reconnecting-socket'
 import type { ConnectionState, SocketFactory } from '@/lib/reconnecting-socket'
 import { useTimelineStore } from '@/stores/timeline'
@@ -28,10 +27,8 @@ export function useSessionStream(sessionId: MaybeRefOrGetter<string | null>, opt
   function open(id: string): void {
     socket = new ReconnectingSocket({
       url: () => {
-        const params = new URLSearchParams({
-          after: String(timeline.state.lastSeq),
-          token: getAccessToken() ?? '',
-        })
+        // Authenticated by the session cookie (same origin): no token in the URL.
+        const params = new URLSearchParams({ after: String(timeline.state.lastSeq) })
         return wsUrl(`${API_PREFIX}/ws/sessions/${encodeURIComponent(id)}?${params.toString()}`)
       },
       onMessage: (frame) => {

@@ -2,22 +2,24 @@ import { acceptHMRUpdate, defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 
 import * as authApi from '@/api/auth'
-import { clearTokens, getAccessToken, storeTokens } from '@/api/tokens'
+import { clearSignIn, isSignedIn, markSignedIn } from '@/api/tokens'
 import type { User } from '@/types/api'
 
 export const useAuthStore = defineStore('auth', () => {
   /** The signed-in user, once `/auth/me` (or login) has answered. */
   const user = ref<User | null>(null)
-  /** Whether an access token is held; the server still has the last word on it. */
-  const hasToken = ref(getAccessToken() !== null)
-  const isAuthenticated = computed(() => hasToken.value)
+  /** Whether the app believes it is signed in (the session cookie is HttpOnly, so the
+   *  server has the last word: a 401 signs out). */
+  const signedIn = ref(isSignedIn())
+  const isAuthenticated = computed(() => signedIn.value)
 
-  /** Signs in and keeps the token pair. Throws ApiError / NetworkError with a readable message. */
+  /** Signs in: the server sets the session cookie; the token pair in the answer is not kept.
+   *  Throws ApiError / NetworkError with a readable message. */
   async function login(username: string, password: string): Promise<void> {
     const result = await authApi.login(username, password)
-    storeTokens(result)
+    markSignedIn()
     user.value = result.user
-    hasToken.value = true
+    signedIn.value = true
   }
 
   /** Loads the current user (refreshing the token on 401 through the client). */
@@ -27,11 +29,11 @@ export const useAuthStore = defineStore('auth', () => {
     return me
   }
 
-  /** Forgets the local session (tokens and user) without calling the server. */
+  /** Forgets the local session (the sign-in hint and the user) without calling the server. */
   function forget(): void {
-    clearTokens()
+    clearSignIn()
     user.value = null
-    hasToken.value = false
+    signedIn.value = false
   }
 
   /** Tells the server (best effort) and forgets the local session. */

@@ -3,7 +3,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope } from 'vue'
 
 import { FakeSocket, fakeSocketFactory } from '@/__tests__/fake-socket'
-import { storeTokens } from '@/api/tokens'
 import { useSessionList } from '@/composables/useSessionList'
 import { useSessionsStore } from '@/stores/sessions'
 import type { SessionItem } from '@/types/api'
@@ -25,7 +24,7 @@ describe('useSessionList', () => {
   beforeEach(() => {
     vi.useFakeTimers()
     localStorage.clear()
-    storeTokens({ access_token: 'TOKEN', refresh_token: 'R' })
+    localStorage.setItem('anker.signed_in', '1')
     setActivePinia(createPinia())
     FakeSocket.reset()
     // The REST preload never answers here; the socket is the source under test.
@@ -42,7 +41,7 @@ describe('useSessionList', () => {
     const store = useSessionsStore()
     const socket = FakeSocket.last
     expect(new URL(socket.url).pathname).toBe('/api/v1/ws/sessions')
-    expect(new URL(socket.url).searchParams.get('token')).toBe('TOKEN')
+    expect(new URL(socket.url).search).toBe('') // the cookie authenticates: no token in the URL
     socket.open()
 
     socket.receive(JSON.stringify({ op: 'snapshot', sessions: [item('a', 1), item('b', 2)] }))

@@ -4,7 +4,6 @@ import { effectScope, nextTick, ref } from 'vue'
 
 import * as ev from '@/__tests__/events'
 import { FakeSocket, fakeSocketFactory } from '@/__tests__/fake-socket'
-import { storeTokens } from '@/api/tokens'
 import { useSessionStream } from '@/composables/useSessionStream'
 import type { MessageItem } from '@/lib/timeline'
 import { backoffDelay } from '@/lib/reconnecting-socket'
@@ -18,7 +17,7 @@ describe('useSessionStream', () => {
   beforeEach(() => {
     vi.useFakeTimers()
     localStorage.clear()
-    storeTokens({ access_token: 'TOKEN', refresh_token: 'R' })
+    localStorage.setItem('anker.signed_in', '1')
     setActivePinia(createPinia())
     FakeSocket.reset()
   })
@@ -35,13 +34,13 @@ describe('useSessionStream', () => {
     return { scope, id, stream, timeline: useTimelineStore() }
   }
 
-  it('connects to the session socket from seq 0 with the access token', () => {
+  it('connects to the session socket from seq 0 with no token in the URL (the cookie authenticates)', () => {
     const { scope } = start()
 
     expect(FakeSocket.instances).toHaveLength(1)
     const url = new URL(FakeSocket.last.url)
     expect(`${url.protocol}//${url.host}${url.pathname}`).toBe('ws://localhost:3000/api/v1/ws/sessions/s1')
-    expect(query(FakeSocket.last.url)).toEqual({ after: '0', token: 'TOKEN' })
+    expect(query(FakeSocket.last.url)).toEqual({ after: '0' })
     scope.stop()
   })
 
@@ -74,7 +73,7 @@ describe('useSessionStream', () => {
     expect(FakeSocket.instances).toHaveLength(2)
 
     const second = FakeSocket.last
-    expect(query(second.url)).toEqual({ after: '2', token: 'TOKEN' })
+    expect(query(second.url)).toEqual({ after: '2' })
     second.open()
     // A server that replays from an older point: the overlap is dropped.
     second.receive(ev.frame(ev.userMessage(1, 'Hi')))
@@ -130,25 +129,18 @@ describe('useSessionStream', () => {
     scope.stop()
   })
 
-  it('refreshes the token on 4001 and reconnects at once with the new one', async () => {
-    const fetchMock = vi.fn(() =>
-      Promise.resolve(
-        new Response(
-          JSON.stringify({ code: 0, msg: 'success', data: { access_token: 'FRESH', refresh_token: 'R2', token_type: 'bearer' } }),
-          { status: 200 },
-        ),
-      ),
-    )
+  it('signs out on 4001 (the cookie session ended) and stops reconnecting', async () => {
+    const fetchMock = vi.fn()
     vi.stubGlobal('fetch', fetchMock)
     const { scope } = start()
     FakeSocket.last.open()
 
     FakeSocket.last.serverClose(4001)
-    await vi.advanceTimersByTimeAsync(0)
+    await vi.advanceTimersByTimeAsync(60_000)
 
-    expect(fetchMock).toHaveBeenCalledTimes(1)
-    expect(FakeSocket.instances).toHaveLength(2)
-    expect(query(FakeSocket.last.url)).toEqual({ after: '0', token: 'FRESH' })
+    expect(fetchMock).not.toHaveBeenCalled()
+    expect(FakeSocket.instances).toHaveLength(1)
+    expect(localStorage.getItem('anker.signed_in')).toBeNull()
     scope.stop()
     vi.unstubAllGlobals()
   })
@@ -163,7 +155,7 @@ describe('useSessionStream', () => {
     await nextTick()
 
     expect(first.closedByClient).toEqual({ code: 1000, reason: 'client closed' })
-    expect(query(FakeSocket.last.url)).toEqual({ after: '0', token: 'TOKEN' })
+    expect(query(FakeSocket.last.url)).toEqual({ after: '0' })
     expect(timeline.sessionId).toBe('s2')
     expect(timeline.state.items).toEqual([])
     // A late frame from the old socket is ignored.

@@ -2,7 +2,6 @@ import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { onAuthLost } from '@/api/client'
-import { getAccessToken, getRefreshToken, storeTokens } from '@/api/tokens'
 import { useAuthStore } from '@/stores/auth'
 
 const USER = { id: 7, username: 'ada', email: 'ada@example.com', is_staff: false }
@@ -15,7 +14,13 @@ interface Call {
   url: string
   method: string
   authorization: string | null
+  csrf: string | null
+  credentials: RequestCredentials | undefined
   body: string | null
+}
+
+function storedValues(): Record<string, string> {
+  return Object.fromEntries(Object.keys(localStorage).map((key) => [key, localStorage.getItem(key) ?? '']))
 }
 
 function recordingFetch(responses: Response[]) {
@@ -26,6 +31,8 @@ function recordingFetch(responses: Response[]) {
       url: input,
       method: init?.method ?? 'GET',
       authorization: headers.get('Authorization'),
+      csrf: headers.get('X-CSRFToken'),
+      credentials: init?.credentials,
       body: typeof init?.body === 'string' ? init.body : null,
     })
     const next = responses.shift()
@@ -46,7 +53,7 @@ describe('auth store', () => {
     onAuthLost(() => {})
   })
 
-  it('logs in and keeps the token pair and user', async () => {
+  it('logs in with the session cookie and keeps no token in the browser', async () => {
     const calls = recordingFetch([
       json(200, {
         code: 0,
@@ -59,71 +66,63 @@ describe('auth store', () => {
     await auth.login('ada', 'secret')
 
     expect(calls).toEqual([
-      { url: '/api/v1/auth/login', method: 'POST', authorization: null, body: '{"username":"ada","password":"secret"}' },
+      {
+        url: '/api/v1/auth/login',
+        method: 'POST',
+        authorization: null,
+        csrf: null,
+        credentials: 'same-origin',
+        body: '{"username":"ada","password":"secret"}',
+      },
     ])
-    expect(getAccessToken()).toBe('A1')
-    expect(getRefreshToken()).toBe('R1')
+    expect(storedValues()).toEqual({ 'anker.signed_in': '1' })
     expect(auth.user).toEqual(USER)
     expect(auth.isAuthenticated).toBe(true)
   })
 
-  it('refreshes the token once on 401 and retries the request with the new token', async () => {
-    storeTokens({ access_token: 'OLD', refresh_token: 'R1' })
-    const calls = recordingFetch([
-      json(401, { code: 401, msg: 'Token expired.', data: null }),
-      json(200, { code: 0, msg: 'success', data: { access_token: 'NEW', refresh_token: 'R2', token_type: 'bearer' } }),
-      json(200, { code: 0, msg: 'success', data: USER }),
-    ])
-    const lost = vi.fn()
-    onAuthLost(lost)
-    const auth = useAuthStore()
+  it('drops the JWTs an earlier version of the app kept in localStorage', async () => {
+    localStorage.setItem('anker.access_token', 'OLD')
+    localStorage.setItem('anker.refresh_token', 'R0')
+    recordingFetch([json(200, { code: 0, msg: 'success', data: { access_token: 'A', refresh_token: 'R', token_type: 'bearer', user: USER } })])
 
-    const me = await auth.loadUser()
+    await useAuthStore().login('ada', 'secret')
 
-    expect(calls).toEqual([
-      { url: '/api/v1/auth/me', method: 'GET', authorization: 'Bearer OLD', body: null },
-      { url: '/api/v1/auth/refresh', method: 'POST', authorization: null, body: '{"refresh_token":"R1"}' },
-      { url: '/api/v1/auth/me', method: 'GET', authorization: 'Bearer NEW', body: null },
-    ])
-    expect(me).toEqual(USER)
-    expect(getAccessToken()).toBe('NEW')
-    expect(getRefreshToken()).toBe('R2')
-    expect(lost).not.toHaveBeenCalled()
+    expect(storedValues()).toEqual({ 'anker.signed_in': '1' })
   })
 
-  it('signs out when the refresh is rejected, without retrying the request', async () => {
-    storeTokens({ access_token: 'OLD', refresh_token: 'EXPIRED' })
+  it('sends the CSRF cookie back on writes, never a bearer token', async () => {
+    document.cookie = 'csrftoken=CSRF123'
     const calls = recordingFetch([
-      json(401, { code: 401, msg: 'Token expired.', data: null }),
-      json(401, { code: 401, msg: 'Refresh token is invalid.', data: null }),
+      json(200, { code: 0, msg: 'success', data: USER }),
+      json(200, { code: 0, msg: 'success', data: null }),
     ])
+    const auth = useAuthStore()
+
+    await auth.loadUser()
+    await auth.logout()
+
+    expect(calls.map(({ url, method, authorization, csrf }) => ({ url, method, authorization, csrf }))).toEqual([
+      { url: '/api/v1/auth/me', method: 'GET', authorization: null, csrf: null },
+      { url: '/api/v1/auth/logout', method: 'POST', authorization: null, csrf: 'CSRF123' },
+    ])
+    document.cookie = 'csrftoken=; expires=Thu, 01 Jan 1970 00:00:00 GMT'
+  })
+
+  it('signs out on a 401 without retrying the request', async () => {
+    localStorage.setItem('anker.signed_in', '1')
+    const calls = recordingFetch([json(401, { code: 401, msg: 'Authentication credentials were not provided.', data: null })])
     const lost = vi.fn()
     onAuthLost(lost)
     const auth = useAuthStore()
 
-    await expect(auth.loadUser()).rejects.toMatchObject({ status: 401, message: 'Token expired.' })
+    await expect(auth.loadUser()).rejects.toMatchObject({
+      status: 401,
+      message: 'Authentication credentials were not provided.',
+    })
 
-    expect(calls.map((call) => call.url)).toEqual(['/api/v1/auth/me', '/api/v1/auth/refresh'])
+    expect(calls.map((call) => call.url)).toEqual(['/api/v1/auth/me'])
     expect(lost).toHaveBeenCalledTimes(1)
-    expect(getAccessToken()).toBeNull()
-    expect(getRefreshToken()).toBeNull()
-  })
-
-  it('shares one refresh between concurrent 401s', async () => {
-    storeTokens({ access_token: 'OLD', refresh_token: 'R1' })
-    const calls = recordingFetch([
-      json(401, { code: 401, msg: 'expired', data: null }),
-      json(401, { code: 401, msg: 'expired', data: null }),
-      json(200, { code: 0, msg: 'success', data: { access_token: 'NEW', refresh_token: 'R2', token_type: 'bearer' } }),
-      json(200, { code: 0, msg: 'success', data: USER }),
-      json(200, { code: 0, msg: 'success', data: USER }),
-    ])
-    const auth = useAuthStore()
-
-    await Promise.all([auth.loadUser(), auth.loadUser()])
-
-    expect(calls.filter((call) => call.url === '/api/v1/auth/refresh')).toHaveLength(1)
-    expect(calls.slice(3).map((call) => call.authorization)).toEqual(['Bearer NEW', 'Bearer NEW'])
+    expect(storedValues()).toEqual({})
   })
 
   it('surfaces the server message of a failed login', async () => {
@@ -132,6 +131,6 @@ describe('auth store', () => {
 
     await expect(auth.login('ada', 'wrong')).rejects.toMatchObject({ message: 'Invalid username or password.' })
     expect(auth.isAuthenticated).toBe(false)
-    expect(getAccessToken()).toBeNull()
+    expect(storedValues()).toEqual({})
   })
 })

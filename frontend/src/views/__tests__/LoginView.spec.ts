@@ -69,6 +69,7 @@ describe('LoginView', () => {
     await flushPromises()
 
     expect(router.currentRoute.value.fullPath).toBe('/')
-    expect(localStorage.getItem('anker.access_token')).toBe('A')
+    expect(localStorage.getItem('anker.access_token')).toBeNull()
+    expect(localStorage.getItem('anker.signed_in')).toBe('1')
   })
 })
