@@ -6,4 +6,5 @@ from .base import *  # noqa: F403
 from .edge import *  # noqa: F403
 from .jobs import *  # noqa: F403
 from .realtime import *  # noqa: F403
+from .security import *  # noqa: F403
 from .worker import *  # noqa: F403
