@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -25,8 +27,26 @@ class JobApiKeyAdmin(APIKeyModelAdmin):
     search_fields = ("name", "prefix", "owner__username")  # type: ignore[assignment]
     autocomplete_fields = ("owner",)
 
+    # A key acts for its owner: staff who may add keys must not mint one that acts for a
+    # superuser, or for anyone but themselves, unless they are superusers. The owner of an
+    # existing key never changes (that would be minting one for the new owner).
+    def get_autocomplete_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("owner",) if getattr(request.user, "is_superuser", False) else ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "owner") if obj is not None else fields
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner" and not getattr(request.user, "is_superuser", False):
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk or 0)
+            kwargs["initial"] = request.user.pk
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False) -> None:
         created = not obj.pk
+        if created and not getattr(request.user, "is_superuser", False) and obj.owner_id != request.user.pk:
+            raise PermissionDenied("Only superusers create API keys for other users.")
         super().save_model(request, obj, form, change)
         if created:
             # The library's message (warning level) shows the key once; the secret goes with it.
@@ -59,7 +79,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Redeliver the selected webhooks (new deliveries, fresh retry schedule)")
+    # Sending requests out on the key's behalf changes state: the change permission, not view.
+    @admin.action(
+        description="Redeliver the selected webhooks (new deliveries, fresh retry schedule)", permissions=["change"]
+    )
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         for delivery in queryset:
             webhook_redeliver(delivery_id=str(delivery.pk))

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from agents.services import MAX_MESSAGE_CHARS
 from anker_project.envelope import ok
+from anker_project.principal import request_principal
 from sessions.models import SessionMode
 
 from .models import JobApiKey, JobStatus
@@ -222,4 +223,5 @@ class UsageApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.Params(data=request.query_params)
         params.is_valid(raise_exception=True)
-        return ok({"days": usage_by_day(user_id=int(request.user.pk or 0), days=params.validated_data["days"])})
+        principal = request_principal(request)
+        return ok({"days": usage_by_day(principal=principal, days=params.validated_data["days"])})

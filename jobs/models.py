@@ -83,10 +83,11 @@ class Job(models.Model):
         db_table = "agents_job"
         ordering = ["-created_at"]
         constraints = [
+            # Per API key, not per owner: a key must not learn (409) or claim another key's.
             models.UniqueConstraint(
-                fields=["owner", "idempotency_key"],
+                fields=["api_key", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
-                name="job_one_per_idempotency_key",
+                name="job_one_per_key_idempotency_key",
             )
         ]
         indexes = [

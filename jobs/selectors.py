@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from agents.models import Turn
 from anker_project.errors import NotFoundError
+from anker_project.principal import Principal
 from sessions.files import file_url
 
 from .models import Job, JobApiKey, JobStatus
@@ -107,8 +108,15 @@ def job_view(job: Job) -> dict[str, Any]:
     }
 
 
-def usage_by_day(*, user_id: int, days: int) -> list[dict[str, Any]]:
-    """Per UTC day of the last `days` (oldest first): turns, jobs, tokens and sandbox minutes."""
+def usage_by_day(*, principal: Principal, days: int) -> list[dict[str, Any]]:
+    """Per UTC day of the last `days` (oldest first): turns, jobs, tokens and sandbox minutes.
+    A user's usage counts all of their sessions; an API key's only its own jobs'."""
+    user_id = principal.user_id
+    sessions = Q(session__owner_id=user_id)
+    jobs_of = Q(owner_id=user_id)
+    if principal.api_key_id is not None:
+        sessions &= Q(session__api_key_id=principal.api_key_id)
+        jobs_of &= Q(api_key_id=principal.api_key_id)
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
     rows: dict[Any, dict[str, Any]] = {
@@ -123,7 +131,7 @@ def usage_by_day(*, user_id: int, days: int) -> list[dict[str, Any]]:
         for i in range(days)
     }
     turns = (
-        Turn.objects.filter(session__owner_id=user_id, created_at__date__gte=first)
+        Turn.objects.filter(sessions, created_at__date__gte=first)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(n=Count("id"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
@@ -134,7 +142,7 @@ def usage_by_day(*, user_id: int, days: int) -> list[dict[str, Any]]:
                 turns=row["n"], prompt_tokens=row["prompt"] or 0, completion_tokens=row["completion"] or 0
             )
     jobs = (
-        Job.objects.filter(owner_id=user_id, created_at__date__gte=first)
+        Job.objects.filter(jobs_of, created_at__date__gte=first)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(n=Count("id"))
@@ -142,20 +150,20 @@ def usage_by_day(*, user_id: int, days: int) -> list[dict[str, Any]]:
     for job_row in jobs:
         if job_row["day"] in rows:
             rows[job_row["day"]]["jobs"] = job_row["n"]
-    for day, minutes in _sandbox_minutes(user_id=user_id, first=first).items():
+    for day, minutes in _sandbox_minutes(sessions=sessions, first=first).items():
         if day in rows:
             rows[day]["sandbox_minutes"] = round(minutes, 2)
     return list(rows.values())
 
 
-def _sandbox_minutes(*, user_id: int, first: Any) -> dict[Any, float]:
-    """Minutes each of the user's sandboxes was held by their sessions (claimed until stopped,
+def _sandbox_minutes(*, sessions: Q, first: Any) -> dict[Any, float]:
+    """Minutes the sandboxes of the caller's sessions were held (claimed until stopped,
     or until now while live), counted on the day it was claimed."""
     from sandboxes.models import Sandbox
 
     now = timezone.now()
     out: dict[Any, float] = {}
-    held = Sandbox.objects.filter(session__owner_id=user_id).filter(
+    held = Sandbox.objects.filter(sessions).filter(
         Q(claimed_at__date__gte=first) | Q(claimed_at__isnull=True, created_at__date__gte=first)
     )
     for start, created, stopped in held.values_list("claimed_at", "created_at", "stopped_at"):

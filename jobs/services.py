@@ -24,9 +24,10 @@ from django.utils import timezone
 from agents.models import FINISHED_TURN_STATUSES, Turn, TurnStatus
 from agents.services import MAX_MESSAGE_CHARS, chat_send, turn_stop
 from anker_project.errors import ApplicationError, ConflictError
+from anker_project.principal import Principal
 from anker_project.redis_client import get_redis
 from sessions import eventlog
-from sessions.files import file_get
+from sessions.files import file_get_for
 from sessions.models import SessionMode
 from sessions.services import session_create
 
@@ -100,9 +101,10 @@ def job_submit(
     """Create a job with its own session and start it if its key has a free slot.
 
     Returns (job, created). The same `idempotency_key` with the same request returns the
-    first job and starts nothing; with a different request it is a ConflictError. Racing
-    duplicates meet the unique constraint on (owner, idempotency_key): the loser returns
-    the winner's job.
+    first job and starts nothing; with a different request it is a ConflictError. Keys are the
+    API key's own: another key (even of the same owner) neither sees nor claims them. Racing
+    duplicates meet the unique constraint on (api_key, idempotency_key): the loser returns the
+    winner's job.
     """
     metadata = metadata or {}
     payload = {
@@ -117,7 +119,7 @@ def job_submit(
     request_hash = job_request_hash(payload)
     owner_id = api_key.owner_id
     if idempotency_key:
-        existing = Job.objects.filter(owner_id=owner_id, idempotency_key=idempotency_key).first()
+        existing = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, api_key=api_key, request_hash=request_hash), False
     if not prompt.strip():
@@ -132,8 +134,10 @@ def job_submit(
         raise ApplicationError(f"metadata is larger than {settings.JOB_METADATA_MAX_BYTES} bytes")
     if webhook_url:
         webhook_target_check(webhook_url)
+    principal = Principal(user_id=owner_id, api_key_id=str(api_key.pk))
     for file_id in attachments:
-        file_get(owner_id=owner_id, file_id=file_id)  # a foreign or unknown file is a 404
+        # The key's own uploads (or its jobs' files): the owner's other files are a 404 for it.
+        file_get_for(principal=principal, file_id=file_id)
     try:
         with transaction.atomic():
             # The job row first: it claims the idempotency key before anything else is made.
@@ -151,11 +155,11 @@ def job_submit(
                 idempotency_key=idempotency_key or None,
                 request_hash=request_hash,
             )
-            session = session_create(owner_id=owner_id, mode=mode)
+            session = session_create(owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk))
             Job.objects.filter(pk=job.pk).update(session=session)
             job.session = session
     except IntegrityError:
-        winner = Job.objects.filter(owner_id=owner_id, idempotency_key=idempotency_key).first()
+        winner = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
         if winner is None:
             raise
         return _replay(winner, api_key=api_key, request_hash=request_hash), False

@@ -226,18 +226,20 @@ def test_a_revoked_or_unknown_key_is_401(alice_key: Key) -> None:
     assert Job.objects.count() == 0
 
 
-def test_a_jwt_user_cannot_use_the_jobs_api_but_an_api_key_reads_its_owners_sessions(
+def test_a_jwt_user_cannot_use_the_jobs_api_and_an_api_key_reads_only_its_jobs_sessions(
     alice: Any, alice_key: Key, bob_key: Key
 ) -> None:
     assert client_for(alice).get("/api/v1/jobs").status_code == 403
+    personal = client_for(alice).put("/api/v1/sessions", {"mode": "lite"}, format="json").json()["data"]["session_id"]
     session_id = submit(alice_key).json()["data"]["session_id"]
 
     listed = alice_key.client.get("/api/v1/sessions").json()["data"]["sessions"]
     detail = alice_key.client.get(f"/api/v1/sessions/{session_id}")
 
-    assert [s["session_id"] for s in listed] == [session_id]
+    assert [(s["session_id"], s["origin"]) for s in listed] == [(session_id, "job")]
     assert detail.status_code == 200
     assert [e["event"] for e in detail.json()["data"]["events"]] == ["message", "status"]
+    assert alice_key.client.get(f"/api/v1/sessions/{personal}").status_code == 404  # the owner's own chat
     assert bob_key.client.get(f"/api/v1/sessions/{session_id}").status_code == 404
 
 

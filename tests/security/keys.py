@@ -1,4 +1,4 @@
-"""API keys for the security tests, and job sessions as the jobs API creates them."""
+"""API keys for the security tests, and job sessions made through the jobs API."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from agents.jobs.models import JobApiKey
-from sessions.events import MessageEvent
-from sessions.publisher import event_publish
-from sessions.services import session_create
+from agents.services import turn_run
+from jobs.models import Job, JobApiKey
 
 
 @dataclass
@@ -27,8 +25,12 @@ def make_key(owner: Any, name: str, **limits: Any) -> Key:
     return Key(obj, raw, client)
 
 
-def job_session(key: Key) -> str:
-    """A session of a job of `key`, holding its prompt."""
-    session = session_create(owner_id=key.obj.owner_id, mode="lite", api_key_id=str(key.obj.pk))
-    event_publish(session.id, MessageEvent(role="user", content="job prompt"))
-    return session.id
+def job_session(key: Key, prompt: str = "job prompt") -> str:
+    """The session of a new lite job of `key`, run to its end as a worker would (the scripted
+    model answers whatever its test pushed, else its default)."""
+    response = key.client.post("/api/v1/jobs", {"prompt": prompt, "mode": "lite"}, format="json")
+    assert response.status_code == 202, response.json()
+    job = Job.objects.get(pk=response.json()["data"]["job_id"])
+    assert job.turn_id is not None
+    turn_run(turn_id=str(job.turn_id))
+    return str(response.json()["data"]["session_id"])

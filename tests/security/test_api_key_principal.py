@@ -113,9 +113,11 @@ def test_an_api_key_sees_and_follows_its_own_job_sessions(key_a: Key, personal: 
     assert [(s["session_id"], s["origin"]) for s in listed] == [(mine, "job")]
     assert detail.status_code == 200
     assert detail.json()["data"]["origin"] == "job"
-    assert [e["event"] for e in detail.json()["data"]["events"]] == ["message"]
+    history = [e["event"] for e in detail.json()["data"]["events"]]
+    assert history == ["message", "status", "title", "message", "status", "done"]
     assert sse.status_code == 200
-    assert async_to_sync(_body)(sse).count("event: message") == 1
+    streamed = [line[len("event: ") :] for line in async_to_sync(_body)(sse).splitlines() if line.startswith("event: ")]
+    assert [kind for kind in streamed if kind != "message_delta"] == history
 
 
 def test_an_api_key_cannot_create_a_session(key_a: Key) -> None:
@@ -133,13 +135,13 @@ def test_an_api_key_cannot_create_a_session(key_a: Key) -> None:
 
 def test_an_api_key_cannot_start_a_chat_turn_even_in_its_own_job_session(key_a: Key) -> None:
     mine = job_session(key_a)
-    before = log_of(mine)
+    before, turns = log_of(mine), Turn.objects.count()
 
     response = key_a.client.post(f"/api/v1/sessions/{mine}/chat", {"message": "run unmetered"}, format="json")
 
     assert response.status_code == 403
     assert response.json() == FORBIDDEN_CHAT
-    assert Turn.objects.count() == 0
+    assert Turn.objects.count() == turns == 1  # the job's own turn only
     assert log_of(mine) == before
 
 
