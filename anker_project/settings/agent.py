@@ -94,6 +94,11 @@ except ValueError as _exc:
     raise ImproperlyConfigured(
         f"SANDBOX_EGRESS_CONNECT_PORTS must be ports like 443,8443 or *, not {_connect_ports!r}"
     ) from _exc
+# Limits of one local jail (sandboxes/backends/jail_limits.py): cgroups where writable, else prlimit.
+SANDBOX_LOCAL_PIDS_LIMIT = env.int("SANDBOX_LOCAL_PIDS_LIMIT", default=512)
+SANDBOX_LOCAL_MEMORY_LIMIT = env_or("SANDBOX_LOCAL_MEMORY_LIMIT", "2g")
+SANDBOX_LOCAL_CPUS = env.float("SANDBOX_LOCAL_CPUS", default=1.0)
+SANDBOX_LOCAL_NICE = env.int("SANDBOX_LOCAL_NICE", default=10)
 # One sandbox's egress proxy: connections open at once, and seconds without a byte either way
 # after which a connection is closed.
 SANDBOX_EGRESS_MAX_CONNECTIONS = env.int("SANDBOX_EGRESS_MAX_CONNECTIONS", default=64)

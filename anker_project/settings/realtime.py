@@ -1,8 +1,11 @@
 """Redis, the Channels layer and the event log (MongoDB)."""
 
-from .env import EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT, env, env_or
+from urllib.parse import quote
 
-REDIS_URL = env_or("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+from .env import EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT, embedded_redis_password, env, env_or
+
+_embedded_auth = f":{quote(embedded_redis_password(), safe='')}@" if embedded_redis_password() else ""
+REDIS_URL = env_or("REDIS_URL", f"redis://{_embedded_auth}127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
 CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="anker")

@@ -34,6 +34,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +42,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..egress import EgressProxy
-from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
+from . import InstanceState, SandboxEndpoint, SandboxStartError, jail_limits, wait_until_ready
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,14 @@ JAIL_PROXY_URL = "http://127.0.0.1:3128"
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _joining(cgroup: jail_limits.JailCgroup) -> Callable[[], None]:
+    def preexec() -> None:  # in the child between fork and exec: nothing it runs escapes the limits
+        _die_with_parent()
+        cgroup.join()
+
+    return preexec
 
 
 def _reap_children() -> None:
@@ -156,7 +165,7 @@ class LocalBackend:
             return (
                 "bubblewrap jail: own user, PID, mount, IPC, UTS and network namespaces (" + network + "), "
                 "uid 1000, read-only /usr and /etc, workspace-only writes; shares the host kernel and "
-                "has no memory/CPU limits; " + self.desktop_summary()
+                "limits: " + jail_limits.describe() + "; " + self.desktop_summary()
             )
         if settings.SANDBOX_LOCAL_ALLOW_UNJAILED:
             return (
@@ -206,12 +215,19 @@ class LocalBackend:
         desktop = self.desktop()  # may refuse: before anything exists on disk
         base = self._dir(sandbox_id)
         workspace, run_dir = base / "workspace", base / "run"
-        workspace.mkdir(parents=True, exist_ok=True)
-        run_dir.mkdir(mode=0o700, exist_ok=True)
+        # Only Anker's user may enter a sandbox's directory (its token, sockets and the agent's files).
+        for directory in (self.root, base, workspace, run_dir):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         socket_path = run_dir / SOCKET_NAME
         token = secrets.token_urlsafe(32)
+        preexec = _die_with_parent
         if bwrap is not None:
             argv, env, home = self._jail(bwrap, base, workspace, run_dir, token, desktop)
+            cgroup = jail_limits.cgroup_for(sandbox_id)
+            argv = jail_limits.outer_argv(cgroup) + argv
+            if cgroup is not None:
+                preexec = _joining(cgroup)
             if settings.SANDBOX_LOCAL_NETWORK == "proxy":
                 self._open_egress(sandbox_id, run_dir, env)
             logger.info("local sandbox %s: %s", sandbox_id, self.isolation())
@@ -229,7 +245,7 @@ class LocalBackend:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: destroy kills the group
-                preexec_fn=_die_with_parent,
+                preexec_fn=preexec,
             ).result()
         except BaseException:
             self.destroy(sandbox_id)  # the egress proxy and the directory
@@ -306,7 +322,7 @@ class LocalBackend:
             "TOOLAPI_HOSTNAME": "sandbox",
         }
         if desktop is None:
-            argv += [python, "-m", "toolapi", "--unix-socket", f"/run/toolapi/{SOCKET_NAME}"]
+            argv += [*jail_limits.inner_argv(), python, "-m", "toolapi", "--unix-socket", f"/run/toolapi/{SOCKET_NAME}"]
             return argv, env, JAIL_HOME
         # The desktop: supervisord runs the tool API beside Xvfb, Chromium, x11vnc, websockify and
         # the two socket bridges, and restarts whichever dies.
@@ -399,6 +415,7 @@ class LocalBackend:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         _reap_children()
+        jail_limits.cgroup_remove(sandbox_id)
         shutil.rmtree(base, ignore_errors=True)
 
     def status(self, sandbox_id: str) -> InstanceState:

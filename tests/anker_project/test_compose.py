@@ -20,7 +20,7 @@ def test_the_compose_file_is_valid_and_has_every_service(tmp_path: Path) -> None
     (tmp_path / ".env").write_text("")
     (tmp_path / "sandbox-image").symlink_to(ROOT / "sandbox-image")
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
-    env = {**os.environ, "POSTGRES_PASSWORD": "p", "DJANGO_SECRET_KEY": "s", "FLOWER_PASSWORD": "f"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "p", "DJANGO_SECRET_KEY": "s", "FLOWER_USER": "u", "FLOWER_PASSWORD": "f"}
     args = [binary, "-f", str(tmp_path / "docker-compose.yml")]
 
     check = subprocess.run([*args, "config", "-q"], env=env, capture_output=True, text=True, timeout=60)
