@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
+from sandboxes.services import SandboxHandle, sandbox_acquire
 from sandboxes.tool_api import ToolApiError
 from sessions import eventlog
 from sessions.events import FileInfo, MessageEvent, PlanEvent, PlanStep, StepEvent, TitleEvent, ToolEvent
@@ -29,7 +30,6 @@ from .memory import AgentState, Message, Plan, memory_checkpoint, memory_load
 from .models import Turn
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
 from .runtime import TurnContext, TurnOutcome
-from .sandbox import SandboxLike, agent_sandbox_acquire, agent_sandbox_touch
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run_agent(ctx: TurnContext) -> TurnOutcome:
     session = Session.objects.only("owner_id").get(pk=ctx.session_id)
     turn = Turn.objects.only("started_at", "resume_count").get(pk=ctx.turn_id)
     started = turn.started_at.timestamp() if turn.started_at else time.time()
-    sandbox = agent_sandbox_acquire(session_id=ctx.session_id)
+    sandbox = sandbox_acquire(session_id=ctx.session_id)
     agent = Agent(
         ctx=ctx,
         state=memory_load(session_id=ctx.session_id),
@@ -83,7 +83,7 @@ class Agent:
         *,
         ctx: TurnContext,
         state: AgentState,
-        sandbox: SandboxLike,
+        sandbox: SandboxHandle,
         owner_id: int,
         llm: LLM,
         deadline: float,
@@ -114,7 +114,6 @@ class Agent:
                     if step is None:
                         state.phase = "summarizing"
                         continue
-                    agent_sandbox_touch(session_id=self.ctx.session_id)
                     self._run_step(step)
                 elif state.phase == "summarizing":
                     self._deliver()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from sandboxes.services import SandboxHandle
 from sandboxes.tool_api import ToolApiError
 from sessions.events import FileInfo
 from sessions.files import FileTooLargeError, StoredFile, clean_filename, file_chunks, file_store
 
-from .sandbox import SandboxLike
 from .tools.base import ToolFailedError
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,11 @@ class ChunkReader:
         return data
 
 
-def upload_dir(sandbox: SandboxLike) -> str:
+def upload_dir(sandbox: SandboxHandle) -> str:
     return posixpath.join(sandbox.home, "upload")
 
 
-def attachments_to_sandbox(*, sandbox: SandboxLike, owner_id: int, files: list[FileInfo]) -> list[str]:
+def attachments_to_sandbox(*, sandbox: SandboxHandle, owner_id: int, files: list[FileInfo]) -> list[str]:
     """Copy the user's attached files to `<home>/upload/<filename>`; returns the sandbox paths."""
     paths = []
     for info in files:
@@ -53,7 +53,9 @@ def attachments_to_sandbox(*, sandbox: SandboxLike, owner_id: int, files: list[F
     return paths
 
 
-def sandbox_files_to_store(*, sandbox: SandboxLike, owner_id: int, session_id: str, paths: list[str]) -> list[FileInfo]:
+def sandbox_files_to_store(
+    *, sandbox: SandboxHandle, owner_id: int, session_id: str, paths: list[str]
+) -> list[FileInfo]:
     """Copy files the agent produced (absolute sandbox paths) into the user's store.
 
     Raises ToolFailedError naming the first path that cannot be read, so the model can fix it.

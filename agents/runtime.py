@@ -14,12 +14,12 @@ from django.utils import timezone
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from sandboxes.services import sandbox_touch
 from sessions.events import Event
 from sessions.publisher import event_publish
 
 from .control import StopReason, turn_stop_reason
 from .models import Turn, TurnStatus
-from .sandbox import agent_sandbox_touch
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ class Heartbeat:
             while not self._stop.wait(interval):
                 close_old_connections()
                 Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
-                if self.sandbox_session_id:  # never raises: a missed renewal is retried at the next beat
-                    agent_sandbox_touch(session_id=self.sandbox_session_id)
+                if self.sandbox_session_id:
+                    self._renew_sandbox_lease(self.sandbox_session_id)
                 try:
                     self.lock.reacquire()
                 except LockError:
@@ -136,3 +136,11 @@ class Heartbeat:
             logger.exception("heartbeat of turn %s failed", self.turn_id)
         finally:
             connection.close()
+
+    @staticmethod
+    def _renew_sandbox_lease(session_id: str) -> None:
+        """The one place a turn renews its sandbox's lease; a missed renewal is retried at the next beat."""
+        try:
+            sandbox_touch(session_id=session_id)
+        except Exception:
+            logger.warning("could not renew the sandbox lease of session %s", session_id, exc_info=True)

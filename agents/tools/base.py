@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from agents.runtime import TurnContext
-    from agents.sandbox import SandboxLike
+    from sandboxes.services import SandboxHandle
 
     from .browser import BrowserSession
 
@@ -44,7 +44,7 @@ class ToolEnv:
     """What a tool may touch: the turn (publish, stop), the sandbox, the browser, the owner's files."""
 
     ctx: TurnContext
-    sandbox: SandboxLike
+    sandbox: SandboxHandle
     owner_id: int
     browser: BrowserSession | None = None
     call_id: str = ""  # the tool call being run: keys the events a tool publishes itself

@@ -25,7 +25,7 @@ AGENT_MAX_STEPS = env.int("AGENT_MAX_STEPS", default=50)
 TURN_DEADLINE_SECONDS = env.int("TURN_DEADLINE_SECONDS", default=3600)
 CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
 
-SANDBOX_BACKEND = env_or("SANDBOX_BACKEND", "local")
+SANDBOX_BACKEND = env_or("SANDBOX_BACKEND", "local")  # docker | local | attached (tests, benchmarks)
 SANDBOX_IMAGE = env_or("SANDBOX_IMAGE", "anker-sandbox:latest")
 SANDBOX_NAME_PREFIX = env_or("SANDBOX_NAME_PREFIX", "anker-sandbox")
 SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
@@ -38,8 +38,6 @@ AGENT_TOOL_OUTPUT_CHARS = env.int("AGENT_TOOL_OUTPUT_CHARS", default=8000)  # pe
 AGENT_BROWSER_TEXT_CHARS = env.int("AGENT_BROWSER_TEXT_CHARS", default=6000)
 AGENT_BROWSER_ELEMENTS = env.int("AGENT_BROWSER_ELEMENTS", default=150)
 AGENT_TEXT_NUDGES = env.int("AGENT_TEXT_NUDGES", default=2)  # text answers tolerated where a tool call is required
-# A callable `(*, session_id) -> SandboxHandle`; tests point it at a tool API they start themselves.
-AGENT_SANDBOX_PROVIDER = env.str("AGENT_SANDBOX_PROVIDER", default="sandboxes.services.sandbox_acquire")
 
 # Web search for `info_search_web`: google | bing | brave | tavily | searxng | api (generic JSON);
 # empty = google when its key and engine id are set, else no search tool.

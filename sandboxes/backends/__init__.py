@@ -73,6 +73,10 @@ def get_backend(name: str | None = None) -> SandboxBackend:
         from .local import LocalBackend
 
         return LocalBackend()
+    if name == "attached":  # tests and benchmarks: a tool API someone else started
+        from .attached import AttachedBackend
+
+        return AttachedBackend()
     raise ValueError(f"SANDBOX_BACKEND must be docker or local, not {name!r}")
 
 

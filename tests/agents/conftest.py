@@ -24,7 +24,6 @@ from tests.support.search_server import ScriptedSearch
 from tests.support.static_site import serve_directory
 
 CHROMIUM = "/usr/bin/chromium"
-PROVIDER = "tests.agents.sandbox_provider.acquire"
 
 
 class ToolApiServer:
@@ -157,12 +156,14 @@ def web_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def sandbox(toolapi_server: ToolApiServer, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> ToolApiServer:
-    """Turns of this test use the test tool API (no browser unless `browser_sandbox`)."""
-    settings.AGENT_SANDBOX_PROVIDER = PROVIDER
-    monkeypatch.setenv("ANKER_TEST_TOOLAPI_URL", toolapi_server.url)
-    monkeypatch.setenv("ANKER_TEST_TOOLAPI_TOKEN", toolapi_server.token)
-    monkeypatch.setenv("ANKER_TEST_HOME", str(toolapi_server.home))
-    monkeypatch.setenv("ANKER_TEST_CDP_URL", "")
+    """Turns of this test get their sandbox from the `attached` backend, through the real
+    acquire/lease code, on the test tool API (no browser unless `browser_sandbox`)."""
+    settings.SANDBOX_BACKEND = "attached"
+    monkeypatch.setenv("SANDBOX_BACKEND", "attached")  # for worker subprocesses
+    monkeypatch.setenv("SANDBOX_ATTACHED_TOOLAPI_URL", toolapi_server.url)
+    monkeypatch.setenv("SANDBOX_ATTACHED_TOKEN", toolapi_server.token)
+    monkeypatch.setenv("SANDBOX_ATTACHED_HOME", str(toolapi_server.home))
+    monkeypatch.setenv("SANDBOX_ATTACHED_CDP_URL", "")
     settings.SEARCH_PROVIDER = ""
     settings.GOOGLE_SEARCH_API_KEY = ""
     return toolapi_server
@@ -170,7 +171,7 @@ def sandbox(toolapi_server: ToolApiServer, settings: SettingsWrapper, monkeypatc
 
 @pytest.fixture
 def browser_sandbox(sandbox: ToolApiServer, chromium: str, monkeypatch: pytest.MonkeyPatch) -> ToolApiServer:
-    monkeypatch.setenv("ANKER_TEST_CDP_URL", chromium)
+    monkeypatch.setenv("SANDBOX_ATTACHED_CDP_URL", chromium)
     return sandbox
 
 

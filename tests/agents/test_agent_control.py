@@ -280,7 +280,7 @@ def test_a_model_that_never_calls_the_plan_tool_fails_the_turn_with_a_reason(
 def test_the_prompts_say_truthfully_how_the_sandbox_reaches_the_network(
     alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer, monkeypatch: pytest.MonkeyPatch, network: str
 ) -> None:
-    monkeypatch.setenv("ANKER_TEST_NETWORK", network)
+    monkeypatch.setenv("SANDBOX_ATTACHED_NETWORK", network)
     llm.push(plan("Say hi"), done(), deliver("Hi."))
     session = new_agent_session(alice)
     turn = chat_send(session=session, message="Say hi")

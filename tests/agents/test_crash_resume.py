@@ -29,7 +29,7 @@ from agents.models import Turn, TurnStatus
 from agents.services import chat_send, turn_run, turns_watchdog
 from anker_project.redis_client import get_redis
 from sessions import eventlog
-from tests.agents.conftest import PROVIDER, ToolApiServer
+from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import assert_gap_and_duplicate_free, events, new_agent_session, timeline
 from tests.agents.test_agent_turn import call, plan
 from tests.e2e import conftest as e2e
@@ -72,10 +72,10 @@ def workers(sandbox: ToolApiServer, settings: Settings, tmp_path: Path, django_d
     settings.TURN_LOCK_SECONDS = LOCK_SECONDS
     settings.TURN_STALE_SECONDS = STALE_SECONDS
     env = {
-        **os.environ,  # the `sandbox` fixture's ANKER_TEST_* variables, the scripted model, Redis, Mongo
+        **os.environ,  # the `sandbox` fixture's SANDBOX_ATTACHED_* variables, the scripted model, Redis, Mongo
         "DATABASE_URL": e2e.test_database_url(),
         "PYTHONUNBUFFERED": "1",
-        "AGENT_SANDBOX_PROVIDER": PROVIDER,
+        "SANDBOX_BACKEND": "attached",
         "SEARCH_PROVIDER": "",
         "GOOGLE_SEARCH_API_KEY": "",
         "TURN_LOCK_SECONDS": str(LOCK_SECONDS),

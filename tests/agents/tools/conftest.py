@@ -10,17 +10,17 @@ import pytest
 
 from agents.runtime import TurnContext
 from agents.tools import ToolEnv
+from sandboxes.services import sandbox_acquire
 from sessions.models import Session
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import new_agent_session
-from tests.agents.sandbox_provider import acquire
 
 
 def tool_env(session: Session, *, call_id: str = "call_1") -> ToolEnv:
     ctx = TurnContext(
         turn_id="turn-tools", session_id=session.id, mode="agent", message="", message_seq=0, needs_title=False
     )
-    env = ToolEnv(ctx=ctx, sandbox=acquire(session_id=session.id), owner_id=session.owner_id)
+    env = ToolEnv(ctx=ctx, sandbox=sandbox_acquire(session_id=session.id), owner_id=session.owner_id)
     env.call_id = call_id
     return env
 
