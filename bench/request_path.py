@@ -1,0 +1,103 @@
+"""The request path: an authenticated `GET /api/v1/auth/me` with 8 concurrent clients, next to
+the same answer from a minimal ASGI app served by the same daphne, measured in the same run.
+
+Both run under daphne on private servers (SQLite by default; BENCH_DATABASE_URL for
+PostgreSQL). Each client keeps its connection alive and sends REQUESTS requests one after
+another; prints p50/p99 ms and requests/s for both, and the ratio. Any non-200 answer makes
+the run exit non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._stack import BIN, BenchStack, percentile
+
+CLIENTS = 8
+REQUESTS = 200
+
+
+async def minimal_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The floor: daphne plus an ASGI callable that checks a bearer token and answers JSON."""
+    if scope["type"] != "http":
+        return
+    headers = dict(scope["headers"])
+    ok = headers.get(b"authorization", b"").startswith(b"Bearer ")
+    body = json.dumps({"code": 0, "msg": "success", "data": {"id": 1, "username": "bench"}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200 if ok else 401,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def hammer(url: str, token: str) -> tuple[list[float], int, float]:
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+
+    async def client() -> None:
+        nonlocal failures
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            await http.get(url)  # connect and warm up
+            for _ in range(REQUESTS):
+                started = time.perf_counter()
+                response = await http.get(url)
+                latencies.append((time.perf_counter() - started) * 1000)
+                failures += response.status_code != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    return latencies, failures, CLIENTS * REQUESTS / (time.perf_counter() - started)
+
+
+def main() -> int:
+    stack = BenchStack()
+    failed = True
+    try:
+        stack.django_setup()
+        host = stack.start_web()
+        minimal = stack._start(
+            "minimal",
+            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.request_path:minimal_app"],
+        )
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import RefreshToken
+
+        user = get_user_model().objects.create_user("bench", password="bench-pass-123")
+        token = str(RefreshToken.for_user(user).access_token)
+        base, base_fail, base_rate = asyncio.run(hammer(f"http://127.0.0.1:{minimal}/api/v1/auth/me", token))
+        full, full_fail, full_rate = asyncio.run(hammer(f"http://{host}/api/v1/auth/me", token))
+        database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
+        print(f"Request path: GET /api/v1/auth/me (JWT), {CLIENTS} clients x {REQUESTS} requests, daphne, {database}")
+        print(
+            f"  baseline, minimal ASGI app:  p50 {percentile(base, 50):6.2f} ms  p99 {percentile(base, 99):6.2f} ms"
+            f"  {base_rate:6.0f} req/s"
+        )
+        print(
+            f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
+            f"  {full_rate:6.0f} req/s   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
+        )
+        print("  target: p50 <= 5 ms, p99 <= 20 ms")
+        failed = bool(base_fail or full_fail)
+        if failed:
+            print(f"FAIL: {full_fail} non-200 answers from Anker, {base_fail} from the baseline")
+    finally:
+        stack.close(failed=failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
