@@ -33,7 +33,9 @@ def probe(**headers):
     }
 
 print(json.dumps({
-    "session_cookie": [settings.SESSION_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY, settings.SESSION_COOKIE_SAMESITE],
+    "session_cookie": [
+        settings.SESSION_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY, settings.SESSION_COOKIE_SAMESITE
+    ],
     "proxy_header": settings.SECURE_PROXY_SSL_HEADER,
     "trusted_origins": settings.CSRF_TRUSTED_ORIGINS,
     "via_tls_proxy": probe(HTTP_X_FORWARDED_PROTO="https"),
