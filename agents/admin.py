@@ -34,3 +34,6 @@ class TurnAdmin(admin.ModelAdmin):
         for session in {turn.session for turn in queryset.select_related("session")}:
             stopped += turn_stop(session=session)
         self.message_user(request, f"Asked {stopped} active turn(s) to stop.", messages.SUCCESS)
+
+
+from .reach import admin as _reach_admin  # noqa: E402, F401 - registers MCP servers, tool rules, secrets

@@ -28,6 +28,7 @@ from .attachments import attachments_to_sandbox, sandbox_files_to_store
 from .llm import LLM, Completion, ToolCall, llm_from_settings
 from .memory import AgentState, Message, Plan, memory_checkpoint, memory_load
 from .models import Turn
+from .reach.turn import ApprovalPending, TurnReach
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
 from .runtime import TurnContext, TurnOutcome
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
@@ -75,6 +76,7 @@ def run_agent(ctx: TurnContext) -> TurnOutcome:
     finally:
         if agent.env.browser is not None:
             agent.env.browser.close()
+        agent.reach.close()
 
 
 class Agent:
@@ -92,7 +94,9 @@ class Agent:
         self.ctx, self.state, self.sandbox, self.llm = ctx, state, sandbox, llm
         self.deadline, self.resume_count = deadline, resume_count
         self.env = ToolEnv(ctx=ctx, sandbox=sandbox, owner_id=owner_id)
-        self.tools: dict[str, Tool[Any]] = tools_available(has_browser=bool(sandbox.cdp_url))
+        self.reach = TurnReach(ctx=ctx, sandbox=sandbox, owner_id=owner_id)  # MCP, approvals, secrets
+        self.reach.prepare_sandbox()
+        self.tools: dict[str, Tool[Any]] = self.reach.tools(tools_available(has_browser=bool(sandbox.cdp_url)))
         self._resume_counted = False
         self.key = f"turn:{ctx.turn_id}"
 
@@ -104,7 +108,10 @@ class Agent:
             self._publish_resumed()
         if state.turn_id != self.ctx.turn_id:
             state.turn_rounds = 0  # a new turn gets the whole budget; a resumed one keeps its count
+        if self.reach.resumes_approval():
+            state.turn_id = self.ctx.turn_id  # a decided approval: the plan carries on
         if state.turn_id != self.ctx.turn_id or self.ctx.message_seq > state.handled_message_seq:
+            self.reach.on_new_message()
             self._take_in_message()
         try:
             while True:
@@ -168,7 +175,7 @@ class Agent:
             network_line=prompts.NETWORK_LINES[getattr(self.sandbox, "network", "open")],
             search_line=prompts.SEARCH_LINE if "info_search_web" in self.tools else prompts.NO_SEARCH_LINE,
             language=language,
-        )
+        ) + self.reach.system_note()
 
     def _planner_messages(self, user_text: str) -> list[Message]:
         if not self.state.planner:
@@ -298,6 +305,16 @@ class Agent:
                 self._finish_step(step, args)
                 return True
             self.ctx.check_stop()
+            try:
+                refused = self.reach.gate(
+                    call_id=call_id, name=name, arguments=call["function"]["arguments"], reason=self._why(call_id, step)
+                )
+            except ApprovalPending:
+                memory_checkpoint(state)
+                raise _Waiting() from None
+            if refused is not None:
+                self._tool_result(call_id, refused)
+                continue
             output, waiting = self._call_tool(call_id, name, call["function"]["arguments"])
             if waiting:
                 state.pending_ask = call_id
@@ -306,7 +323,19 @@ class Agent:
                 memory_checkpoint(state)
                 raise _Waiting()
             self._tool_result(call_id, output)
+        if images := self.reach.image_message():
+            state.executor.append(images)
+            memory_checkpoint(state)
         return False
+
+    def _why(self, call_id: str, step: PlanStep) -> str:
+        """What the model said with the call, else the step it works on (shown when asking approval)."""
+        for message in reversed(self.state.executor):
+            if any(c.get("id") == call_id for c in message.get("tool_calls") or []):
+                if message.get("content"):
+                    return str(message["content"])
+                break
+        return f"Step {step.id}: {step.description}"
 
     def _tool_result(self, call_id: str, content: str, *, checkpoint: bool = True) -> None:
         self.state.executor.append({"role": "tool", "tool_call_id": call_id, "content": content})
@@ -322,6 +351,7 @@ class Agent:
             shown: dict[str, Any] = raw if isinstance(raw, dict) else {"value": raw}
         except ValueError:
             raw, shown = None, {"raw": arguments[:2000]}
+        shown = self.reach.redact(shown)
         self.ctx.publish(
             ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="calling"),
             dedupe_key=f"{self.key}:tool:{call_id}:calling",
@@ -338,6 +368,7 @@ class Agent:
                 self.env.call_id = call_id
                 result = tool.run(self.env, args)
                 output, content, waiting = result.output, result.content, result.ends_turn_waiting
+                self.reach.keep_images(name, result.images)
             except ValidationError as exc:
                 error = f"invalid arguments for {name}: {_validation_text(exc)}"
             except ToolApiError as exc:
@@ -346,6 +377,7 @@ class Agent:
                 error = str(exc)
         if error is not None:
             output, content = f"error: {error}", {"error": error}
+        output, content = self.reach.redact(output), self.reach.redact(content)
         self.ctx.publish(
             ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="called", content=content),
             dedupe_key=f"{self.key}:tool:{call_id}:called",

@@ -48,3 +48,6 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"turn {self.id} ({self.status})"
+
+
+from .reach.models import ApprovalStatus, McpServer, Secret, SessionReach, ToolAction, ToolApproval, ToolRule  # noqa: E402, F401, I001

@@ -59,6 +59,7 @@ class TurnContext:
     message_seq: int
     needs_title: bool
     resumed: bool = False
+    approval: dict[str, object] | None = None  # the tool call a `waiting` end asks the user to approve
     _stop_reason: str | None = field(default=None, repr=False)
 
     def stop_requested(self) -> bool:

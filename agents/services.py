@@ -253,7 +253,7 @@ def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | Non
         event_publish(session_id, ErrorEvent(error=error, turn_id=turn_id), dedupe_key=end_key)
     elif status == TurnStatus.WAITING:
         event_publish(session_id, StatusEvent(status="waiting", turn_id=turn_id))
-        event_publish(session_id, WaitEvent(turn_id=turn_id), dedupe_key=end_key)
+        event_publish(session_id, WaitEvent(turn_id=turn_id, approval=ctx.approval), dedupe_key=end_key)
     else:
         # An interrupted turn hands the session to the next turn, which says `running`.
         if reason != StopReason.INTERRUPT:

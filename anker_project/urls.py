@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agents.apis import SessionChatApi, SessionDetailApi, SessionStopApi
+from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
 from sessions.apis import SessionCollectionApi
@@ -31,6 +32,7 @@ api_v1 = [
     path("files", FileUploadApi.as_view(), name="files"),
     path("files/<str:file_id>/download", FileDownloadApi.as_view(), name="file-download"),
     *job_urlpatterns,  # jobs, jobs/{id}, /cancel, /reply, usage
+    *reach_urlpatterns,  # mcp-servers, tool-rules, secrets, sessions/{id}/secrets, /approvals/{call}
 ]
 
 

@@ -147,6 +147,23 @@ class ToolApiClient:
     def file_list(self, *, path: str) -> dict[str, Any]:
         return self._post("/file/list", {"path": path})
 
+    def env_set(self, *, env: dict[str, str]) -> dict[str, Any]:
+        """Variables for the sandbox's shells and MCP servers (secrets): also redacted from every
+        response from now on. The values are never logged (the body is not)."""
+        return self._post("/env", {"env": env})
+
+    def mcp_start(self, *, id: str, command: list[str], env: dict[str, str]) -> dict[str, Any]:
+        return self._post("/mcp/start", {"id": id, "command": command, "env": env})
+
+    def mcp_send(self, *, id: str, message: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/mcp/send", {"id": id, "message": message})
+
+    def mcp_recv(self, *, id: str, wait_seconds: float) -> dict[str, Any]:
+        return self._post("/mcp/recv", {"id": id, "wait_seconds": wait_seconds}, waits=wait_seconds)
+
+    def mcp_stop(self, *, id: str) -> dict[str, Any]:
+        return self._post("/mcp/stop", {"id": id})
+
     def file_upload(self, *, path: str, data: bytes | typing.BinaryIO) -> dict[str, Any]:
         """Upload bytes or a binary file object (streamed in chunks, any size)."""
         content: bytes | Iterator[bytes]

@@ -111,10 +111,21 @@ class DoneEvent(_EventBase):
     type: Literal["done"] = "done"
 
 
+class ApprovalRequest(BaseModel):
+    """A tool call waiting for the user's approval: what would run, with what, and why."""
+
+    tool_call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+
 class WaitEvent(_EventBase):
-    """The agent asked the user something; the turn ends ``waiting``."""
+    """The agent asked the user something, or a tool call waits for approval (``approval``);
+    the turn ends ``waiting``."""
 
     type: Literal["wait"] = "wait"
+    approval: ApprovalRequest | None = None
 
 
 class StatusEvent(_EventBase):

@@ -37,6 +37,7 @@ class ToolResult:
     content: dict[str, Any] = field(default_factory=dict)
     ends_turn_waiting: bool = False  # message_ask_user: the turn ends `waiting` after this call
     attachments: list[str] = field(default_factory=list)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime type, bytes) the model is shown
 
 
 @dataclass

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         app.shells.close_all()
+        app.mcp.close_all()
     return 0
 
 

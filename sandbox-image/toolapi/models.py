@@ -223,3 +223,54 @@ class HealthResult(BaseModel):
     cdp: ServiceState
     vnc: ServiceState
     ready: bool  # every expected service is ok
+
+
+# --- session environment (secrets) and MCP stdio servers ----------------------
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+McpId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class EnvSetRequest(Request):
+    """Variables every shell and MCP server started from now on gets; their values are also
+    redacted from every response. A change restarts the shells (they start with the new env)."""
+
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=65536)]]
+
+
+class EnvSetResult(BaseModel):
+    names: list[str]
+    shells_restarted: int
+
+
+class McpStartRequest(Request):
+    id: McpId
+    command: Annotated[list[Annotated[str, StringConstraints(max_length=4096)]], Field(min_length=1, max_length=64)]
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=65536)]] = {}
+
+
+class McpSendRequest(Request):
+    id: McpId
+    message: dict[str, Any]
+
+
+class McpRecvRequest(Request):
+    id: McpId
+    wait_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
+
+
+class McpIdRequest(Request):
+    id: McpId
+
+
+class McpStartResult(BaseModel):
+    id: str
+    running: bool
+
+
+class McpRecvResult(BaseModel):
+    id: str
+    messages: list[dict[str, Any]]
+    exited: bool
+    returncode: int | None
+    stderr: str

@@ -17,11 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from . import health, models
+from .mcp import McpManager
+from .redact import Redactor
 from .config import Settings
 from .errors import ApiError
 from .files import FileService, Readable
 from .paths import PathPolicy
-from .shell import ShellManager
+from .shell import ShellManager, shell_env
 
 log = logging.getLogger("toolapi.http")
 
@@ -37,7 +39,15 @@ class App:
         self.policy = PathPolicy(settings.root, settings.home)
         self.files = FileService(self.policy)
         self.shells = ShellManager(settings, self.policy)
+        self.mcp = McpManager(settings, shell_env(settings))
+        self.redactor = Redactor({})
         self._token = settings.token.encode("utf-8")
+
+    def set_env(self, req: models.EnvSetRequest) -> models.EnvSetResult:
+        # The values are secrets: every response from now on is redacted of them.
+        self.redactor = Redactor(dict(req.env))
+        restarted = self.shells.set_env(dict(req.env))
+        return models.EnvSetResult(names=sorted(req.env), shells_restarted=restarted)
 
     def authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
@@ -63,6 +73,11 @@ JSON_ROUTES: dict[str, JsonRoute] = {
     "/file/search": JsonRoute(models.FileSearchRequest, lambda a, r: a.files.search(r)),
     "/file/find": JsonRoute(models.FileFindRequest, lambda a, r: a.files.find(r)),
     "/file/list": JsonRoute(models.FileListRequest, lambda a, r: a.files.list(r)),
+    "/env": JsonRoute(models.EnvSetRequest, lambda a, r: a.set_env(r)),
+    "/mcp/start": JsonRoute(models.McpStartRequest, lambda a, r: a.mcp.start(r, a.shells.extra_env)),
+    "/mcp/send": JsonRoute(models.McpSendRequest, lambda a, r: a.mcp.send(r)),
+    "/mcp/recv": JsonRoute(models.McpRecvRequest, lambda a, r: a.mcp.recv(r)),
+    "/mcp/stop": JsonRoute(models.McpIdRequest, lambda a, r: a.mcp.stop(r)),
 }
 # path -> the one method it accepts
 METHODS: dict[str, str] = {path: "POST" for path in JSON_ROUTES} | {
@@ -218,7 +233,8 @@ class Handler(BaseHTTPRequestHandler):
     # --- responses ----------------------------------------------------------
 
     def _send_ok(self, data: BaseModel) -> None:
-        self._send_json(200, {"ok": True, "data": data.model_dump(mode="json")})
+        # Secret values never leave the sandbox through the API, in any output.
+        self._send_json(200, {"ok": True, "data": self.server.app.redactor.value(data.model_dump(mode="json"))})
 
     def _send_error(self, status: int, message: str) -> None:
         if not getattr(self, "_body_consumed", False) and self._has_body():

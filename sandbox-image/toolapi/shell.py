@@ -96,8 +96,10 @@ class Shell:
         settings: Settings,
         command_dir: str,
         console: deque[Record],
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.id = shell_id
+        self.extra_env = dict(extra_env or {})
         self.settings = settings
         self.command_dir = command_dir
         self.console = console
@@ -141,7 +143,7 @@ class Shell:
                 stdout=slave,
                 stderr=slave,
                 cwd=self.settings.home,
-                env=_shell_env(self.settings),
+                env={**shell_env(self.settings), **self.extra_env},
                 start_new_session=True,
                 close_fds=True,
             )
@@ -412,6 +414,19 @@ class ShellManager:
         self._shells: dict[str, Shell] = {}
         self._lock = threading.Lock()
         self.command_dir = tempfile.mkdtemp(prefix="toolapi-shells-")
+        self.extra_env: dict[str, str] = {}
+
+    def set_env(self, env: dict[str, str]) -> int:
+        """Variables for shells started from now on. A change kills the running shells, so the
+        next command starts a shell that has them (their consoles are kept). Returns how many."""
+        with self._lock:
+            if env == self.extra_env:
+                return 0
+            self.extra_env = dict(env)
+            alive = [shell for shell in self._shells.values() if shell.alive]
+        for shell in alive:
+            shell.kill()
+        return len(alive)
 
     def exec(self, req: models.ShellExecRequest) -> models.ShellCommandResult:
         exec_dir = None
@@ -483,12 +498,12 @@ class ShellManager:
             console: deque[Record] = (
                 shell.console if shell is not None else deque(maxlen=self.settings.max_console_records)
             )
-            shell = Shell(shell_id, self.settings, self.command_dir, console)
+            shell = Shell(shell_id, self.settings, self.command_dir, console, self.extra_env)
             self._shells[shell_id] = shell
             return shell
 
 
-def _shell_env(settings: Settings) -> dict[str, str]:
+def shell_env(settings: Settings) -> dict[str, str]:
     # The shells are the agent's: they get no tool-API configuration, and
     # above all not the token.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLAPI_")}

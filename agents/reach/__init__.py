@@ -1,0 +1,1 @@
+"""The agent's reach: MCP servers, per-tool approvals and users' secrets."""

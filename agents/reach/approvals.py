@@ -1,0 +1,99 @@
+"""Tool calls that wait for the user: ask, decide, resume.
+
+A call whose tool the policy says `ask` is stored as a pending `ToolApproval` and the turn ends
+`waiting` with a `wait` event carrying the request. The user's decision (web app, API, or a
+job's `/approve`) is recorded compare-and-set and starts a turn with no message that carries on
+with the same plan: an approved call runs, a denied one gets the denial as its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from anker_project.errors import ConflictError, NotFoundError
+from sessions.events import StatusEvent
+from sessions.models import Session
+from sessions.publisher import event_publish
+
+from ..models import ACTIVE_TURN_STATUSES, Turn, TurnStatus
+from .models import ApprovalStatus, ToolAction, ToolApproval, ToolRule
+
+
+def approval_request(*, session_id: str, turn_id: str, tool_call_id: str, tool: str, args: dict[str, Any], reason: str) -> ToolApproval:
+    """The pending approval of a call (created once: a resumed turn asks for the same call again)."""
+    approval, _ = ToolApproval.objects.get_or_create(
+        session_id=session_id,
+        tool_call_id=tool_call_id,
+        defaults={"turn_id": turn_id, "tool": tool, "args": args, "reason": reason[:4000]},
+    )
+    return approval
+
+
+def approval_decision(*, session_id: str, tool_call_id: str) -> str | None:
+    """approved | denied | pending for a call that was asked about, else None."""
+    return ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id).values_list(
+        "status", flat=True
+    ).first()
+
+
+def approval_note(*, session_id: str, tool_call_id: str) -> str:
+    return ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id).values_list("note", flat=True).first() or ""
+
+
+def approvals_expire(*, session_id: str) -> int:
+    """The user moved on (a new message): pending calls will not run."""
+    return ToolApproval.objects.filter(session_id=session_id, status=ApprovalStatus.PENDING).update(
+        status=ApprovalStatus.EXPIRED, decided_at=timezone.now()
+    )
+
+
+def approval_pending_of_session(*, session_id: str) -> ToolApproval | None:
+    return ToolApproval.objects.filter(session_id=session_id, status=ApprovalStatus.PENDING).first()
+
+
+def approval_decide(
+    *,
+    session: Session,
+    tool_call_id: str,
+    approve: bool,
+    note: str = "",
+    always: bool = False,
+    queue: str = "turns",
+) -> tuple[ToolApproval, Turn]:
+    """Record the user's decision and start the turn that carries on.
+
+    404: no such call was asked about in this session. 409: it is not waiting any more
+    (decided, expired) or the session is busy with another turn."""
+    approval = ToolApproval.objects.filter(session=session, tool_call_id=tool_call_id).first()
+    if approval is None:
+        raise NotFoundError(f"no tool call {tool_call_id[:200]!r} asked for approval in this session")
+    if approval.status != ApprovalStatus.PENDING:
+        raise ConflictError(f"tool call {tool_call_id[:200]!r} is not waiting for approval (it is {approval.status})")
+    if Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).exists():
+        raise ConflictError("the session is running another turn; stop it or wait for it first")
+    waiting = Turn.objects.filter(pk=approval.turn_id, status=TurnStatus.WAITING).exists()
+    status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
+    with transaction.atomic():
+        if not waiting or not ToolApproval.objects.filter(pk=approval.pk, status=ApprovalStatus.PENDING).update(
+            status=status, note=note[:4000], decided_at=timezone.now()
+        ):
+            raise ConflictError(f"tool call {tool_call_id[:200]!r} is not waiting for approval any more")
+        if approve and always:
+            ToolRule.objects.update_or_create(
+                owner_id=session.owner_id, pattern=approval.tool, defaults={"action": ToolAction.ALLOW}
+            )
+        turn = Turn.objects.create(session=session, mode=session.mode, message="")
+    # Published before the turn is queued, so it precedes everything the turn publishes.
+    event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
+    transaction.on_commit(lambda: _enqueue(turn, queue))
+    approval.refresh_from_db()
+    return approval, turn
+
+
+def _enqueue(turn: Turn, queue: str) -> None:
+    from ..tasks import run_turn
+
+    run_turn.apply_async(kwargs={"turn_id": str(turn.id), "session_id": turn.session_id}, queue=queue)
