@@ -28,8 +28,8 @@ from .attachments import attachments_to_sandbox, sandbox_files_to_store
 from .llm import LLM, Completion, ToolCall, llm_from_settings
 from .memory import AgentState, Message, Plan, memory_checkpoint, memory_load
 from .models import Turn
-from .reach.turn import ApprovalPending, TurnReach
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
+from .reach.turn import ApprovalPending, TurnReach
 from .runtime import TurnContext, TurnOutcome
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
 
@@ -168,14 +168,17 @@ class Agent:
 
     def _system(self, template: str) -> str:
         language = self.state.plan.language if self.state.plan else "the language the user writes in"
-        return template.format(
-            tools=", ".join(self.tools),
-            home=self.sandbox.home,
-            browser_line=prompts.BROWSER_LINE if self.sandbox.cdp_url else prompts.NO_BROWSER_LINE,
-            network_line=prompts.NETWORK_LINES[getattr(self.sandbox, "network", "open")],
-            search_line=prompts.SEARCH_LINE if "info_search_web" in self.tools else prompts.NO_SEARCH_LINE,
-            language=language,
-        ) + self.reach.system_note()
+        return (
+            template.format(
+                tools=", ".join(self.tools),
+                home=self.sandbox.home,
+                browser_line=prompts.BROWSER_LINE if self.sandbox.cdp_url else prompts.NO_BROWSER_LINE,
+                network_line=prompts.NETWORK_LINES[getattr(self.sandbox, "network", "open")],
+                search_line=prompts.SEARCH_LINE if "info_search_web" in self.tools else prompts.NO_SEARCH_LINE,
+                language=language,
+            )
+            + self.reach.system_note()
+        )
 
     def _planner_messages(self, user_text: str) -> list[Message]:
         if not self.state.planner:

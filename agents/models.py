@@ -50,4 +50,4 @@ class Turn(models.Model):
         return f"turn {self.id} ({self.status})"
 
 
-from .reach.models import ApprovalStatus, McpServer, Secret, SessionReach, ToolAction, ToolApproval, ToolRule  # noqa: E402, F401, I001
+from .reach.models import ApprovalStatus, McpServer, Secret, SessionReach, ToolAction, ToolApproval, ToolRule  # noqa: E402, F401

@@ -15,7 +15,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from sandboxes.services import sandbox_touch
-from sessions.events import Event
+from sessions.events import ApprovalRequest, Event
 from sessions.publisher import event_publish
 
 from .control import StopReason, turn_stop_reason
@@ -59,7 +59,7 @@ class TurnContext:
     message_seq: int
     needs_title: bool
     resumed: bool = False
-    approval: dict[str, object] | None = None  # the tool call a `waiting` end asks the user to approve
+    approval: ApprovalRequest | None = None  # the tool call a `waiting` end asks the user to approve
     _stop_reason: str | None = field(default=None, repr=False)
 
     def stop_requested(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 # Shorter values would redact ordinary words; secrets that short are refused at creation.
 MIN_SECRET_CHARS = 4
@@ -68,7 +69,10 @@ class Redactor:
         index = int((match.lastgroup or "s0")[1:])
         return f"[redacted:{self._names[index]}]"
 
-    def value(self, value: object) -> object:
+    def mapping(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.text(str(k)): self.value(v) for k, v in value.items()}
+
+    def value(self, value: Any) -> Any:
         """`value` with every string inside it (dict keys and values, list items) redacted."""
         if self._pattern is None:
             return value

@@ -45,8 +45,8 @@ class ToolRuleAdmin(admin.ModelAdmin):
 class SecretAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "created_at", "updated_at"]
     search_fields = ["name", "owner__username"]
-    fields = ["owner", "name", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = ("owner", "name", "created_at", "updated_at")
+    readonly_fields = ("owner", "name", "created_at", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # values are set by their owner only, through the API
@@ -56,7 +56,18 @@ class SecretAdmin(admin.ModelAdmin):
 class ToolApprovalAdmin(admin.ModelAdmin):
     list_display = ["tool", "status", "session", "created_at", "decided_at"]
     list_filter = ["status"]
-    readonly_fields = ["session", "turn_id", "tool_call_id", "tool", "args", "reason", "status", "note", "created_at", "decided_at"]
+    readonly_fields = [
+        "session",
+        "turn_id",
+        "tool_call_id",
+        "tool",
+        "args",
+        "reason",
+        "status",
+        "note",
+        "created_at",
+        "decided_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -57,10 +57,14 @@ def _server(server: McpServer) -> dict[str, Any]:
 class McpServerInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     transport = serializers.CharField(max_length=20)
-    command = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False)
+    command = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False
+    )
     env = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False)
     url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    headers = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False)
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False
+    )
     enabled = serializers.BooleanField(default=True)
 
 
@@ -70,7 +74,9 @@ class McpServerCollectionApi(_PersonalApi):
         assert request.user.pk is not None
         return ok([_server(s) for s in mcp_servers_of_owner(owner_id=int(request.user.pk))])
 
-    @extend_schema(summary="Add an MCP server", request=McpServerInput, responses=OpenApiResponse(description="data: the server"))
+    @extend_schema(
+        summary="Add an MCP server", request=McpServerInput, responses=OpenApiResponse(description="data: the server")
+    )
     def post(self, request: Request) -> Response:
         serializer = McpServerInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -82,7 +88,11 @@ class McpServerCollectionApi(_PersonalApi):
 
 
 class McpServerDetailApi(_PersonalApi):
-    @extend_schema(summary="Change one of your MCP servers", request=McpServerInput, responses=OpenApiResponse(description="data: the server"))
+    @extend_schema(
+        summary="Change one of your MCP servers",
+        request=McpServerInput,
+        responses=OpenApiResponse(description="data: the server"),
+    )
     def put(self, request: Request, server_id: str) -> Response:
         serializer = McpServerInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -108,11 +118,16 @@ class ToolRulesApi(_PersonalApi):
     class Input(serializers.Serializer):
         rules = ToolRuleSerializer(many=True)
 
-    @extend_schema(summary="Your tool rules (allow | ask | block) and the global ones", responses=OpenApiResponse(description="data: {rules, global}"))
+    @extend_schema(
+        summary="Your tool rules (allow | ask | block) and the global ones",
+        responses=OpenApiResponse(description="data: {rules, global}"),
+    )
     def get(self, request: Request) -> Response:
         return ok(self._rules(int(request.user.pk or 0)))
 
-    @extend_schema(summary="Replace your tool rules", request=Input, responses=OpenApiResponse(description="data: {rules, global}"))
+    @extend_schema(
+        summary="Replace your tool rules", request=Input, responses=OpenApiResponse(description="data: {rules, global}")
+    )
     def put(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -132,7 +147,11 @@ class ToolRulesApi(_PersonalApi):
 
 
 def _secret(secret: Any) -> dict[str, str]:
-    return {"name": secret.name, "created_at": secret.created_at.isoformat(), "updated_at": secret.updated_at.isoformat()}
+    return {
+        "name": secret.name,
+        "created_at": secret.created_at.isoformat(),
+        "updated_at": secret.updated_at.isoformat(),
+    }
 
 
 class SecretCollectionApi(_PersonalApi):
@@ -140,11 +159,17 @@ class SecretCollectionApi(_PersonalApi):
         name = serializers.CharField(max_length=200, trim_whitespace=False)
         value = serializers.CharField(trim_whitespace=False, max_length=1_000_000)
 
-    @extend_schema(summary="Your secrets (names only: values are never shown)", responses=OpenApiResponse(description="data: list"))
+    @extend_schema(
+        summary="Your secrets (names only: values are never shown)", responses=OpenApiResponse(description="data: list")
+    )
     def get(self, request: Request) -> Response:
         return ok([_secret(s) for s in secrets_of_owner(owner_id=int(request.user.pk or 0))])
 
-    @extend_schema(summary="Store a secret (creates or replaces; the value is never shown again)", request=Input, responses=OpenApiResponse(description="data: {name, created_at, updated_at}"))
+    @extend_schema(
+        summary="Store a secret (creates or replaces; the value is never shown again)",
+        request=Input,
+        responses=OpenApiResponse(description="data: {name, created_at, updated_at}"),
+    )
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -164,18 +189,26 @@ class SessionSecretsApi(_PersonalApi):
     class Input(serializers.Serializer):
         names = serializers.ListField(child=serializers.CharField(max_length=200), max_length=100)
 
-    @extend_schema(summary="The secrets this session's sandbox gets", responses=OpenApiResponse(description="data: {names}"))
+    @extend_schema(
+        summary="The secrets this session's sandbox gets", responses=OpenApiResponse(description="data: {names}")
+    )
     def get(self, request: Request, session_id: str) -> Response:
         session = session_get(user=request.user, session_id=session_id)
         reach = SessionReach.objects.filter(session=session).first()
         return ok({"names": reach.secret_names if reach else []})
 
-    @extend_schema(summary="Choose the secrets this session's sandbox gets (from its next turn)", request=Input, responses=OpenApiResponse(description="data: {names}"))
+    @extend_schema(
+        summary="Choose the secrets this session's sandbox gets (from its next turn)",
+        request=Input,
+        responses=OpenApiResponse(description="data: {names}"),
+    )
     def put(self, request: Request, session_id: str) -> Response:
         session = session_get(user=request.user, session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        names = session_secrets_set(session_id=session.id, owner_id=session.owner_id, names=serializer.validated_data["names"])
+        names = session_secrets_set(
+            session_id=session.id, owner_id=session.owner_id, names=serializer.validated_data["names"]
+        )
         return ok({"names": names})
 
 
@@ -183,15 +216,32 @@ class SessionApprovalApi(_PersonalApi):
     class Input(serializers.Serializer):
         approve = serializers.BooleanField()
         note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
-        always = serializers.BooleanField(required=False, default=False, help_text="approve, and always allow this tool")
+        always = serializers.BooleanField(
+            required=False, default=False, help_text="approve, and always allow this tool"
+        )
 
-    @extend_schema(summary="Approve or deny a tool call that waits for approval", request=Input, responses=OpenApiResponse(description="data: {tool_call_id, tool, status, turn_id}"))
+    @extend_schema(
+        summary="Approve or deny a tool call that waits for approval",
+        request=Input,
+        responses=OpenApiResponse(description="data: {tool_call_id, tool, status, turn_id}"),
+    )
     def post(self, request: Request, session_id: str, tool_call_id: str) -> Response:
         session = session_get(user=request.user, session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         approval, turn = approval_decide(
-            session=session, tool_call_id=tool_call_id, approve=data["approve"], note=data["note"], always=data["always"]
+            session=session,
+            tool_call_id=tool_call_id,
+            approve=data["approve"],
+            note=data["note"],
+            always=data["always"],
         )
-        return ok({"tool_call_id": approval.tool_call_id, "tool": approval.tool, "status": approval.status, "turn_id": str(turn.id)})
+        return ok(
+            {
+                "tool_call_id": approval.tool_call_id,
+                "tool": approval.tool,
+                "status": approval.status,
+                "turn_id": str(turn.id),
+            }
+        )

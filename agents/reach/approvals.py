@@ -22,7 +22,9 @@ from ..models import ACTIVE_TURN_STATUSES, Turn, TurnStatus
 from .models import ApprovalStatus, ToolAction, ToolApproval, ToolRule
 
 
-def approval_request(*, session_id: str, turn_id: str, tool_call_id: str, tool: str, args: dict[str, Any], reason: str) -> ToolApproval:
+def approval_request(
+    *, session_id: str, turn_id: str, tool_call_id: str, tool: str, args: dict[str, Any], reason: str
+) -> ToolApproval:
     """The pending approval of a call (created once: a resumed turn asks for the same call again)."""
     approval, _ = ToolApproval.objects.get_or_create(
         session_id=session_id,
@@ -34,13 +36,20 @@ def approval_request(*, session_id: str, turn_id: str, tool_call_id: str, tool: 
 
 def approval_decision(*, session_id: str, tool_call_id: str) -> str | None:
     """approved | denied | pending for a call that was asked about, else None."""
-    return ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id).values_list(
-        "status", flat=True
-    ).first()
+    return (
+        ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id)
+        .values_list("status", flat=True)
+        .first()
+    )
 
 
 def approval_note(*, session_id: str, tool_call_id: str) -> str:
-    return ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id).values_list("note", flat=True).first() or ""
+    return (
+        ToolApproval.objects.filter(session_id=session_id, tool_call_id=tool_call_id)
+        .values_list("note", flat=True)
+        .first()
+        or ""
+    )
 
 
 def approvals_expire(*, session_id: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -173,11 +174,8 @@ async def _sandbox_stdio(
             yield read_recv, write_send
         finally:
             group.cancel_scope.cancel()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                try:
-                    await anyio.to_thread.run_sync(partial(tool_api.mcp_stop, id=server_id))
-                except ToolApiError:
-                    pass  # already gone
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10), contextlib.suppress(ToolApiError):
+                await anyio.to_thread.run_sync(partial(tool_api.mcp_stop, id=server_id))  # gone already: fine
 
 
 def _expand(values: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
@@ -249,7 +247,9 @@ class McpHub:
 
         url_check(spec.url)
         headers = _expand(spec.headers, self.secrets)
-        timeout = httpx2.Timeout(settings.MCP_CALL_TIMEOUT_SECONDS, connect=min(10.0, settings.MCP_CONNECT_TIMEOUT_SECONDS))
+        timeout = httpx2.Timeout(
+            settings.MCP_CALL_TIMEOUT_SECONDS, connect=min(10.0, settings.MCP_CONNECT_TIMEOUT_SECONDS)
+        )
         http = httpx2.AsyncClient(
             headers=headers, timeout=timeout, transport=_PinnedTransport(), trust_env=False, follow_redirects=False
         )
@@ -264,10 +264,12 @@ class McpHub:
 
         async def hold() -> None:
             try:
-                async with Client(self._transport(spec), read_timeout_seconds=settings.MCP_CALL_TIMEOUT_SECONDS) as client:
+                async with Client(
+                    self._transport(spec), read_timeout_seconds=settings.MCP_CALL_TIMEOUT_SECONDS
+                ) as client:
                     ready.set_result(client)
                     await closing.wait()
-            except BaseException as exc:  # noqa: BLE001 - reported to the waiting caller
+            except BaseException as exc:
                 if not ready.done():
                     ready.set_exception(McpError(_reason(exc)))
                 elif not closing.is_set():

@@ -51,7 +51,9 @@ def mcp_server_spec_check(data: Mapping[str, Any]) -> McpServerSpec:
         if data.get("url") or data.get("headers"):
             raise McpServerInvalidError("a stdio server has a command, not a url or headers")
         if not isinstance(command, list) or not command or len(command) > MAX_ARGS:
-            raise McpServerInvalidError(f"command must be a list of 1 to {MAX_ARGS} strings (the program and its arguments)")
+            raise McpServerInvalidError(
+                f"command must be a list of 1 to {MAX_ARGS} strings (the program and its arguments)"
+            )
         if not all(isinstance(a, str) and len(a) <= 4096 and "\0" not in a and "\n" not in a for a in command):
             raise McpServerInvalidError("every command argument must be a one-line string of at most 4096 characters")
         if not re.fullmatch(PROGRAM_RE, command[0]):
@@ -95,7 +97,9 @@ def mcp_server_create(*, owner_id: int | None, data: Mapping[str, Any], enabled:
     spec = mcp_server_spec_check(data)
     try:
         with transaction.atomic():
-            return McpServer.objects.create(owner_id=owner_id, enabled=enabled, **spec.model_dump(exclude={"name"}), name=spec.name)
+            return McpServer.objects.create(
+                owner_id=owner_id, enabled=enabled, **spec.model_dump(exclude={"name"}), name=spec.name
+            )
     except IntegrityError as exc:
         raise McpServerInvalidError(f"you already have an MCP server named {spec.name!r}") from exc
 
@@ -113,7 +117,8 @@ def mcp_server_update(*, owner_id: int, server_id: str, data: Mapping[str, Any],
 
 
 def mcp_server_get(*, owner_id: int, server_id: str) -> McpServer:
-    server = McpServer.objects.filter(pk=_uuid_or_none(server_id), owner_id=owner_id).first()
+    pk = _uuid_or_none(server_id)
+    server = McpServer.objects.filter(pk=pk, owner_id=owner_id).first() if pk else None
     if server is None:
         raise NotFoundError("MCP server not found")
     return server

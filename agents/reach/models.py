@@ -33,7 +33,7 @@ class McpServer(models.Model):
         validators=[RegexValidator(SERVER_NAME_RE, "lowercase letters and digits, starting with a letter")],
     )
     transport = models.CharField(max_length=8, choices=McpTransport.choices)
-    command = models.JSONField(default=list, blank=True, help_text="stdio: the argv, e.g. [\"python3\", \"server.py\"]")
+    command = models.JSONField(default=list, blank=True, help_text='stdio: the argv, e.g. ["python3", "server.py"]')
     env = models.JSONField(default=dict, blank=True, help_text="stdio: extra environment; ${SECRET} is replaced")
     url = models.URLField(max_length=2000, blank=True, default="", help_text="http: the MCP endpoint")
     headers = models.JSONField(default=dict, blank=True, help_text="http: request headers; ${SECRET} is replaced")

@@ -16,7 +16,7 @@ from agents.sandbox import SandboxLike
 from agents.tools import Tool
 from anker_project.redact import Redactor
 from sandboxes.tool_api import ToolApiError
-from sessions.events import MessageEvent, ToolEvent
+from sessions.events import ApprovalRequest, MessageEvent, ToolEvent
 
 from .approvals import approval_decision, approval_note, approval_request, approvals_expire
 from .mcp_client import McpError, McpHub
@@ -38,7 +38,11 @@ class TurnReach:
         self.ctx, self.sandbox, self.owner_id = ctx, sandbox, owner_id
         reach = SessionReach.objects.filter(session_id=ctx.session_id).first()
         self.reach = reach
-        rules = list(ToolRule.objects.filter(Q(owner_id=owner_id) | Q(owner__isnull=True)).values_list("owner_id", "pattern", "action"))
+        rules = list(
+            ToolRule.objects.filter(Q(owner_id=owner_id) | Q(owner__isnull=True)).values_list(
+                "owner_id", "pattern", "action"
+            )
+        )
         self.policy = ToolPolicy(
             layers=[
                 dict(reach.job_rules) if reach else {},
@@ -122,12 +126,17 @@ class TurnReach:
             args = json.loads(arguments or "{}")
         except ValueError:
             args = {"raw": arguments[:2000]}
-        args = self.redactor.value(args if isinstance(args, dict) else {"value": args})
+        args = self.redactor.mapping(args if isinstance(args, dict) else {"value": args})
         reason = self.redactor.text(reason)
         approval_request(
-            session_id=self.ctx.session_id, turn_id=self.ctx.turn_id, tool_call_id=call_id, tool=name, args=args, reason=reason
+            session_id=self.ctx.session_id,
+            turn_id=self.ctx.turn_id,
+            tool_call_id=call_id,
+            tool=name,
+            args=args,
+            reason=reason,
         )
-        self.ctx.approval = {"tool_call_id": call_id, "tool": name, "args": args, "reason": reason}
+        self.ctx.approval = ApprovalRequest(tool_call_id=call_id, tool=name, args=args, reason=reason)
         raise ApprovalPending(call_id)
 
     def _publish_denied(self, call_id: str, name: str, arguments: str, result: str) -> None:
@@ -136,14 +145,20 @@ class TurnReach:
             shown = json.loads(arguments or "{}")
         except ValueError:
             shown = {"raw": arguments[:2000]}
-        shown = self.redactor.value(shown if isinstance(shown, dict) else {"value": shown})
+        shown = self.redactor.mapping(shown if isinstance(shown, dict) else {"value": shown})
         key = f"turn:{self.ctx.turn_id}:tool:{call_id}"
         self.ctx.publish(
-            ToolEvent(tool_call_id=call_id, name=tool, function=name, args=shown, status="calling"), dedupe_key=f"{key}:calling"
+            ToolEvent(tool_call_id=call_id, name=tool, function=name, args=shown, status="calling"),
+            dedupe_key=f"{key}:calling",
         )
         self.ctx.publish(
             ToolEvent(
-                tool_call_id=call_id, name=tool, function=name, args=shown, status="called", content={"error": result, "denied": True}
+                tool_call_id=call_id,
+                name=tool,
+                function=name,
+                args=shown,
+                status="called",
+                content={"error": result, "denied": True},
             ),
             dedupe_key=f"{key}:called",
         )
@@ -160,7 +175,12 @@ class TurnReach:
         """The images tools returned this round, as one user message after the tool results."""
         if not self._images:
             return None
-        parts: list[dict[str, Any]] = [{"type": "text", "text": "Images returned by " + ", ".join(dict.fromkeys(t for t, _, _ in self._images)) + ":"}]
+        parts: list[dict[str, Any]] = [
+            {
+                "type": "text",
+                "text": "Images returned by " + ", ".join(dict.fromkeys(t for t, _, _ in self._images)) + ":",
+            }
+        ]
         for _tool, mime, data in self._images:
             url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
             parts.append({"type": "image_url", "image_url": {"url": url}})
@@ -172,4 +192,3 @@ class ApprovalPending(Exception):  # noqa: N818 - control flow: the turn ends wa
     def __init__(self, call_id: str) -> None:
         super().__init__(call_id)
         self.call_id = call_id
-

@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from . import health, models
-from .mcp import McpManager
-from .redact import Redactor
 from .config import Settings
 from .errors import ApiError
 from .files import FileService, Readable
+from .mcp import McpManager
 from .paths import PathPolicy
+from .redact import Redactor
 from .shell import ShellManager, shell_env
 
 log = logging.getLogger("toolapi.http")

@@ -83,6 +83,9 @@ export type Seq7 = number
 export type Timestamp7 = number
 export type TurnId7 = string | null
 export type Type7 = 'done'
+export type Reason = string
+export type Tool = string
+export type ToolCallId1 = string
 export type EventId8 = string
 export type Seq8 = number
 export type Timestamp8 = number
@@ -199,14 +202,28 @@ export interface DoneEvent {
   type?: Type7
 }
 /**
- * The agent asked the user something; the turn ends ``waiting``.
+ * The agent asked the user something, or a tool call waits for approval (``approval``);
+ * the turn ends ``waiting``.
  */
 export interface WaitEvent {
+  approval?: ApprovalRequest | null
   event_id?: EventId8
   seq?: Seq8
   timestamp?: Timestamp8
   turn_id?: TurnId8
   type?: Type8
+}
+/**
+ * A tool call waiting for the user's approval: what would run, with what, and why.
+ */
+export interface ApprovalRequest {
+  args?: Args1
+  reason?: Reason
+  tool: Tool
+  tool_call_id: ToolCallId1
+}
+export interface Args1 {
+  [k: string]: unknown | undefined
 }
 export interface StatusEvent {
   event_id?: EventId9

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from agents.models import McpServer
 from agents.reach.mcp_servers import mcp_server_create, spec_of
-from anker_project.redis_client import get_redis
 from agents.services import chat_send, turn_run
+from anker_project.redis_client import get_redis
 from sessions.files import file_read_bytes
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import events, new_agent_session, timeline, tool_event
@@ -78,10 +78,17 @@ def test_the_agent_uses_a_stdio_server_in_the_sandbox_and_an_http_server_text_an
 
 
 def test_a_server_that_cannot_start_or_fails_a_call_gives_readable_errors_and_the_turn_goes_on(
-    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer, mcp_http_url: str, private_mcp: None, settings: SettingsWrapper
+    alice: Any,
+    llm: ScriptedLLM,
+    sandbox: ToolApiServer,
+    mcp_http_url: str,
+    private_mcp: None,
+    settings: SettingsWrapper,
 ) -> None:
     settings.MCP_CALL_TIMEOUT_SECONDS = 2
-    mcp_server_create(owner_id=alice.pk, data={"name": "broken", "transport": "stdio", "command": ["/nonexistent/mcp-server"]})
+    mcp_server_create(
+        owner_id=alice.pk, data={"name": "broken", "transport": "stdio", "command": ["/nonexistent/mcp-server"]}
+    )
     mcp_server_create(owner_id=alice.pk, data={"name": "pics", "transport": "http", "url": mcp_http_url})
     llm.push(
         plan("Try the tools"),
@@ -102,7 +109,10 @@ def test_a_server_that_cannot_start_or_fails_a_call_gives_readable_errors_and_th
     assert notes[0].startswith("⚠️ MCP server 'broken' is unavailable: MCP server 'broken' could not list its tools: ")
     assert "/nonexistent/mcp-server" in notes[0]
     results = tool_messages(llm.requests[-1])
-    assert results["call_fail"] == "error: MCP tool fail of 'pics' returned an error: Error executing tool fail: the ink ran out"
+    assert (
+        results["call_fail"]
+        == "error: MCP tool fail of 'pics' returned an error: Error executing tool fail: the ink ran out"
+    )
     assert results["call_slow"].startswith("error: MCP server 'pics' failed to run slow: ")
     assert results["call_missing"].startswith("error: unknown tool 'mcp_broken_anything'")
     assert tool_event(session.id, "call_fail")["content"] == {"error": results["call_fail"][len("error: ") :]}
@@ -138,11 +148,20 @@ def test_tool_lists_are_cached_so_a_turn_starts_no_server_until_a_tool_is_called
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"name": "x1", "transport": "websocket", "url": "ws://example.com"}, "unknown transport 'websocket': use 'stdio' or 'http'"),
+        (
+            {"name": "x1", "transport": "websocket", "url": "ws://example.com"},
+            "unknown transport 'websocket': use 'stdio' or 'http'",
+        ),
         ({"name": "x1", "transport": "stdio", "command": ["bash -c 'rm -rf /'"]}, "must be a program name or path"),
         ({"name": "x1", "transport": "stdio", "command": []}, "command must be a list of 1 to 64 strings"),
-        ({"name": "Bad_Name", "transport": "stdio", "command": ["x"]}, "name must be 1-20 lowercase letters and digits"),
-        ({"name": "x1", "transport": "http", "url": "http://127.0.0.1:9/mcp"}, "url: the url is not allowed: 127.0.0.1"),
+        (
+            {"name": "Bad_Name", "transport": "stdio", "command": ["x"]},
+            "name must be 1-20 lowercase letters and digits",
+        ),
+        (
+            {"name": "x1", "transport": "http", "url": "http://127.0.0.1:9/mcp"},
+            "url: the url is not allowed: 127.0.0.1",
+        ),
         ({"name": "x1", "transport": "http", "url": "file:///etc/passwd"}, "url: the url must be an http or https URL"),
     ],
 )
