@@ -12,6 +12,9 @@
     DURATION seconds. Prints turns completed per minute, the worker's RSS, how many turns ran
     at once, and the publish → receipt latency of probe events published meanwhile through
     the same publisher into a session read by one WebSocket client through daphne.
+
+`--reach` configures tool rules, an MCP server and a secret per session first (the overhead
+must not grow with them); `--overhead-only` skips (b).
 """
 
 from __future__ import annotations
@@ -97,7 +100,42 @@ class Timer:
         setattr(owner, name, timed)
 
 
-def bench_overhead(llm: Any, home: Path, owner_id: int) -> None:
+def configure_reach(stack: BenchStack, owner_id: int) -> list[str]:
+    """`--reach`: tool rules (global and the user's), an MCP server over streamable HTTP (a real
+    one built on the SDK, on loopback) and a secret: what every turn then loads and applies.
+    Returns the names of the secrets each bench session gets."""
+    from agents.reach.mcp_servers import mcp_server_create
+    from agents.reach.models import ToolRule
+    from agents.reach.vault import secret_put
+    from tests.bootstrap import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "support" / "mcp_server.py"), "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stack.procs.append(proc)
+    deadline = time.monotonic() + 60
+    import socket
+
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the MCP bench server did not start")
+        time.sleep(0.1)
+    ToolRule.objects.create(owner=None, pattern="browser_*", action="ask")
+    ToolRule.objects.create(owner=None, pattern="mcp_*", action="ask")
+    ToolRule.objects.create(owner_id=owner_id, pattern="shell_*", action="allow")
+    ToolRule.objects.create(owner_id=owner_id, pattern="file_*", action="allow")
+    mcp_server_create(
+        owner_id=owner_id, data={"name": "bench", "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}
+    )
+    secret_put(owner_id=owner_id, name="BENCH_TOKEN", value="bench-secret-value-123456")
+    return ["BENCH_TOKEN"]
+
+
+def bench_overhead(llm: Any, home: Path, owner_id: int, secret_names: list[str] | None = None) -> None:
     from agents.llm import LLM
     from agents.services import chat_send, turn_run
     from sandboxes.tool_api import ToolApiClient
@@ -127,6 +165,10 @@ def bench_overhead(llm: Any, home: Path, owner_id: int) -> None:
         replies.append(call("deliver_result", {"message": "Done."}))
         llm.push(*replies)
         session = session_create(owner_id=owner_id, mode="agent")
+        if secret_names:
+            from agents.reach.vault import session_secrets_set
+
+            session_secrets_set(session_id=session.id, owner_id=owner_id, names=secret_names)
         turn = chat_send(session=session, message="bench")
         assert turn is not None
         marks.clear()
@@ -416,14 +458,19 @@ def main() -> None:
             SANDBOX_ATTACHED_CDP_URL="",
             SEARCH_PROVIDER="",
             TURN_HEARTBEAT_SECONDS="5",
+            MCP_ALLOW_PRIVATE_TARGETS="true",
         )
         stack.django_setup()
         host = stack.start_web()
         from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.create_user("bench", password="bench-pass-123")
-        bench_overhead(llm, home, user.pk)
-        bench_concurrency(stack, llm, host, user.pk)
+        reach = configure_reach(stack, user.pk) if "--reach" in sys.argv else None
+        if reach:
+            print("(a) with --reach: tool rules, an MCP server (streamable HTTP) and a secret per session")
+        bench_overhead(llm, home, user.pk, reach)
+        if "--overhead-only" not in sys.argv:
+            bench_concurrency(stack, llm, host, user.pk)
         llm.stop()
         failed = False
     finally:
