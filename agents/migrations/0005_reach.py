@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("agents", "0002_jobs"),
+        ("agents", "0004_turn_enqueued_at"),
         ("chat_sessions", "0003_session_revision"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -18,7 +18,9 @@ from sessions.events import StatusEvent
 from sessions.models import Session
 from sessions.publisher import event_publish
 
+from ..hooks import turn_queue
 from ..models import ACTIVE_TURN_STATUSES, Turn, TurnStatus
+from ..services import _enqueue as turn_enqueue  # stamps enqueued_at for the lost-turn requeue
 from .models import ApprovalStatus, ToolAction, ToolApproval, ToolRule
 
 
@@ -70,7 +72,7 @@ def approval_decide(
     approve: bool,
     note: str = "",
     always: bool = False,
-    queue: str = "turns",
+    queue: str | None = None,
 ) -> tuple[ToolApproval, Turn]:
     """Record the user's decision and start the turn that carries on.
 
@@ -97,12 +99,7 @@ def approval_decide(
         turn = Turn.objects.create(session=session, mode=session.mode, message="")
     # Published before the turn is queued, so it precedes everything the turn publishes.
     event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
-    transaction.on_commit(lambda: _enqueue(turn, queue))
+    target = queue or turn_queue(session_id=session.id)  # a job's turns run on the jobs queue
+    transaction.on_commit(lambda: turn_enqueue(turn, target))
     approval.refresh_from_db()
     return approval, turn
-
-
-def _enqueue(turn: Turn, queue: str) -> None:
-    from ..tasks import run_turn
-
-    run_turn.apply_async(kwargs={"turn_id": str(turn.id), "session_id": turn.session_id}, queue=queue)

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -59,6 +60,11 @@ class McpServerSpec(BaseModel):
     env: dict[str, str] = {}
     url: str = ""
     headers: dict[str, str] = {}
+
+    def secret_refs(self) -> set[str]:
+        """Names of the owner's secrets `${NAME}` in env or headers refers to."""
+        values = [*self.env.values(), *self.headers.values()]
+        return {m for v in values for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}", v)}
 
     def cache_key(self) -> str:
         return CACHE_PREFIX + hashlib.sha256(self.model_dump_json().encode()).hexdigest()

@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
 from agents.runtime import TurnContext
@@ -51,11 +52,20 @@ class TurnReach:
                 {p: a for o, p, a in rules if o is None},
             ]
         )
-        self.secrets = secret_values(owner_id=owner_id, names=reach.secret_names) if reach else {}
-        self.redactor = Redactor(self.secrets)
-        self.specs = mcp_specs_for_turn(owner_id=owner_id, reach=reach)
+        specs = mcp_specs_for_turn(owner_id=owner_id, reach=reach)
+        granted = list(reach.secret_names) if reach else []
+        referenced = sorted({n for spec in specs for n in spec.secret_refs()} - set(granted))
+        values = secret_values(owner_id=owner_id, names=granted + referenced)
+        self.secrets = {n: v for n, v in values.items() if n in granted}  # the sandbox's environment
+        self.redactor = Redactor(values)  # what MCP headers and env refer to is redacted too
+        self.mcp_secrets = values
+        self.specs = specs[: settings.MCP_MAX_SERVERS_PER_TURN]
         self.hub: McpHub | None = None
-        self.notes: list[str] = []
+        self.notes: list[str] = [
+            f"MCP server '{s.name}' is left out: at most {settings.MCP_MAX_SERVERS_PER_TURN} servers per turn "
+            "(MCP_MAX_SERVERS_PER_TURN)."
+            for s in specs[settings.MCP_MAX_SERVERS_PER_TURN :]
+        ]
         self._images: list[tuple[str, str, bytes]] = []  # (tool, mime, bytes) for the next model call
 
     # --- at the start of the turn ------------------------------------------------------
@@ -73,7 +83,7 @@ class TurnReach:
         """`base` plus the MCP servers' tools, without the blocked ones."""
         tools = dict(base)
         if self.specs:
-            self.hub = McpHub(tool_api=self.sandbox.tool_api, secrets=self.secrets, session_id=self.ctx.session_id)
+            self.hub = McpHub(tool_api=self.sandbox.tool_api, secrets=self.mcp_secrets, session_id=self.ctx.session_id)
         for spec in self.specs:
             try:
                 infos = self.hub.list_tools(spec) if self.hub else []

@@ -46,7 +46,7 @@ def _session_waiting_on_shell(alice: Any, llm: ScriptedLLM, home: str) -> tuple[
         plan("List the files"),
         call(
             "shell_exec",
-            {"id": "main", "exec_dir": home, "command": "echo approved-$((20+22))"},
+            {"id": "approvals", "exec_dir": home, "command": "echo approved-$((20+22))"},
             "call_sh",
             content="I will print a greeting.",
         ),
@@ -70,7 +70,7 @@ def test_an_ask_rule_pauses_the_turn_with_the_proposed_call_and_approving_runs_i
     assert wait["approval"] == {
         "tool_call_id": "call_sh",
         "tool": "shell_exec",
-        "args": {"id": "main", "exec_dir": home, "command": "echo approved-$((20+22))"},
+        "args": {"id": "approvals", "exec_dir": home, "command": "echo approved-$((20+22))"},
         "reason": "I will print a greeting.",
     }
     assert timeline(session.id)[-2:] == [("status", "waiting"), ("wait",)]
@@ -108,7 +108,7 @@ def test_denying_gives_the_model_the_denial_as_the_calls_result_and_runs_nothing
     ToolRule.objects.create(owner=alice, pattern="shell_*", action="ask")
     llm.push(
         plan("Make a file"),
-        call("shell_exec", {"id": "main", "exec_dir": home, "command": "touch denied-marker"}, "call_touch"),
+        call("shell_exec", {"id": "approvals", "exec_dir": home, "command": "touch denied-marker"}, "call_touch"),
     )
     session = new_agent_session(alice)
     turn = chat_send(session=session, message="Touch a file")
@@ -133,7 +133,7 @@ def test_always_allow_stores_a_user_rule_so_the_next_call_of_that_tool_runs_with
     home = str(sandbox.home)
     session, _turn = _session_waiting_on_shell(alice, llm, home)
     llm.push(
-        call("shell_exec", {"id": "main", "exec_dir": home, "command": "echo second"}, "call_second"),
+        call("shell_exec", {"id": "approvals", "exec_dir": home, "command": "echo second"}, "call_second"),
         *finish(),
     )
 

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from agents.models import McpServer
 from agents.reach.mcp_servers import mcp_server_create, spec_of
+from agents.reach.vault import secret_put
 from agents.services import chat_send, turn_run
 from anker_project.redis_client import get_redis
 from sessions.files import file_read_bytes
@@ -197,3 +198,23 @@ def test_users_see_their_own_and_global_servers_and_cannot_touch_another_users(
         ("calc", False),
         ("shared", True),
     ]
+
+
+def test_a_secret_named_in_a_servers_env_reaches_the_server_and_its_echo_is_redacted(
+    alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer
+) -> None:
+    secret_put(owner_id=alice.pk, name="CALC_TOKEN", value="tok-8f2k1m9x7q")
+    mcp_server_create(
+        owner_id=alice.pk,
+        data={"name": "calc", "transport": "stdio", "command": STDIO_COMMAND, "env": {"CALC_TOKEN": "${CALC_TOKEN}"}},
+    )
+    llm.push(plan("Read the token"), call("mcp_calc_env", {"name": "CALC_TOKEN"}, "call_env"), *finish())
+    session = new_agent_session(alice)
+    turn = chat_send(session=session, message="Which token does the server have?")
+    assert turn is not None
+
+    assert turn_run(turn_id=str(turn.id)) == "completed"
+
+    assert tool_messages(llm.requests[-2])["call_env"] == "[redacted:CALC_TOKEN]"
+    assert tool_event(session.id, "call_env")["content"]["text"] == "[redacted:CALC_TOKEN]"
+    assert "tok-8f2k1m9x7q" not in json.dumps(llm.requests)
