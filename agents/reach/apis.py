@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from anker_project.envelope import ok
+from anker_project.principal import request_principal
 from sessions.selectors import session_get
 
 from .approvals import approval_decide
@@ -193,7 +194,7 @@ class SessionSecretsApi(_PersonalApi):
         summary="The secrets this session's sandbox gets", responses=OpenApiResponse(description="data: {names}")
     )
     def get(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         reach = SessionReach.objects.filter(session=session).first()
         return ok({"names": reach.secret_names if reach else []})
 
@@ -203,7 +204,7 @@ class SessionSecretsApi(_PersonalApi):
         responses=OpenApiResponse(description="data: {names}"),
     )
     def put(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         names = session_secrets_set(
@@ -226,7 +227,7 @@ class SessionApprovalApi(_PersonalApi):
         responses=OpenApiResponse(description="data: {tool_call_id, tool, status, turn_id}"),
     )
     def post(self, request: Request, session_id: str, tool_call_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        session = session_get(principal=request_principal(request), session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
