@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db.models import Q
 
 from agents.runtime import TurnContext
-from agents.sandbox import SandboxLike
 from agents.tools import Tool
 from anker_project.redact import Redactor
+from sandboxes.services import SandboxHandle
 from sandboxes.tool_api import ToolApiError
 from sessions.events import ApprovalRequest, MessageEvent, ToolEvent
 
@@ -35,7 +35,7 @@ DENIED_RESULT = "[not run: the user denied this call{note}. Do not retry it; fin
 
 
 class TurnReach:
-    def __init__(self, *, ctx: TurnContext, sandbox: SandboxLike, owner_id: int) -> None:
+    def __init__(self, *, ctx: TurnContext, sandbox: SandboxHandle, owner_id: int) -> None:
         self.ctx, self.sandbox, self.owner_id = ctx, sandbox, owner_id
         reach = SessionReach.objects.filter(session_id=ctx.session_id).first()
         self.reach = reach
