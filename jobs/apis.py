@@ -18,7 +18,15 @@ from sessions.models import SessionMode
 
 from .models import JobApiKey, JobStatus
 from .selectors import job_get, job_links, job_list, job_view, usage_by_day
-from .services import PRIORITY_RANGE, JobRateLimitedError, job_cancel, job_rate_check, job_reply, job_submit
+from .services import (
+    PRIORITY_RANGE,
+    JobRateLimitedError,
+    job_approve,
+    job_cancel,
+    job_rate_check,
+    job_reply,
+    job_submit,
+)
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -90,6 +98,9 @@ class JobSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     metadata = serializers.DictField()
     priority = serializers.IntegerField()
+    approval = serializers.DictField(
+        allow_null=True, help_text="A waiting job's tool call that needs approval: {tool_call_id, tool, args, reason}"
+    )
 
 
 class LinksSerializer(serializers.Serializer):
@@ -123,6 +134,23 @@ class JobCollectionApi(JobApi):
         timeout_s = serializers.IntegerField(
             min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False, allow_null=True
         )
+        mcp_servers = serializers.ListField(
+            child=serializers.DictField(),
+            required=False,
+            default=list,
+            max_length=8,
+            help_text="MCP servers for this job",
+        )
+        tool_rules = serializers.DictField(
+            child=serializers.CharField(max_length=10),
+            required=False,
+            default=dict,
+            help_text="pattern -> allow|ask|block",
+        )
+        secrets = serializers.ListField(
+            child=serializers.CharField(max_length=200), required=False, default=list, max_length=100,
+            help_text="names of the owner's secrets the sandbox gets as environment variables",
+        )  # fmt: skip
 
     class SubmitOutput(serializers.Serializer):
         job_id = serializers.UUIDField()
@@ -161,6 +189,9 @@ class JobCollectionApi(JobApi):
             priority=data["priority"],
             timeout_s=data.get("timeout_s"),
             idempotency_key=request.headers.get("Idempotency-Key", "").strip()[:200] or None,
+            mcp_servers=data["mcp_servers"],
+            tool_rules=data["tool_rules"],
+            secrets=data["secrets"],
         )
         body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
         return ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
@@ -202,6 +233,24 @@ class JobReplyApi(JobApi):
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         return ok(job_view(job_reply(job=job, message=serializer.validated_data["message"])))
+
+
+class JobApproveApi(JobApi):
+    class Input(serializers.Serializer):
+        approve = serializers.BooleanField()
+        note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        summary="Approve or deny the tool call a waiting job asks approval for (409 otherwise)",
+        request=Input,
+        responses=JobSerializer,
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = self.job_of(request, job_id)
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return ok(job_view(job_approve(job=job, approve=data["approve"], note=data["note"])))
 
 
 class UsageApi(APIView):

@@ -28,6 +28,12 @@ class JobApiKey(AbstractAPIKey):
         null=True, blank=True, help_text="Job submissions per minute; more get 429. Empty = no limit."
     )
     webhook_secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
+    tool_rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Tool rules of this key\'s jobs, e.g. {"shell_*": "ask"} (allow | ask | block); '
+        "a job's own rules beat these, these beat the owner's and the global ones.",
+    )
 
     class Meta(AbstractAPIKey.Meta):
         db_table = "agents_jobapikey"  # made when jobs lived in agents; kept with the data (jobs 0001)

@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from agents.models import Turn
+from agents.reach.approvals import approval_pending_of_session
 from anker_project.errors import NotFoundError
 from anker_project.principal import Principal
 from sessions.files import file_url
@@ -105,7 +106,18 @@ def job_view(job: Job) -> dict[str, Any]:
         "error": job.error or None,
         "metadata": job.metadata,
         "priority": job.priority,
+        "approval": _approval(job),
     }
+
+
+def _approval(job: Job) -> dict[str, Any] | None:
+    """The tool call a waiting job asks approval for (`POST /jobs/{id}/approve`), else None."""
+    if job.status != JobStatus.WAITING or job.session_id is None:
+        return None
+    pending = approval_pending_of_session(session_id=job.session_id)
+    if pending is None:
+        return None
+    return {"tool_call_id": pending.tool_call_id, "tool": pending.tool, "args": pending.args, "reason": pending.reason}
 
 
 def usage_by_day(*, principal: Principal, days: int) -> list[dict[str, Any]]:

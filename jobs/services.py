@@ -22,6 +22,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import FINISHED_TURN_STATUSES, Turn, TurnStatus
+from agents.reach.approvals import approval_decide, approval_pending_of_session
+from agents.reach.services import reach_check, session_reach_set
 from agents.services import MAX_MESSAGE_CHARS, chat_send, turn_stop
 from anker_project.errors import ApplicationError, ConflictError
 from anker_project.principal import Principal
@@ -97,6 +99,9 @@ def job_submit(
     priority: int = 0,
     timeout_s: int | None = None,
     idempotency_key: str | None = None,
+    mcp_servers: Sequence[dict[str, Any]] = (),
+    tool_rules: dict[str, str] | None = None,
+    secrets: Sequence[str] = (),
 ) -> tuple[Job, bool]:
     """Create a job with its own session and start it if its key has a free slot.
 
@@ -116,6 +121,8 @@ def job_submit(
         "priority": priority,
         "timeout_s": timeout_s,
     }
+    if mcp_servers or tool_rules or secrets:  # absent from older requests' hashes
+        payload.update(mcp_servers=list(mcp_servers), tool_rules=tool_rules or {}, secrets=list(secrets))
     request_hash = job_request_hash(payload)
     owner_id = api_key.owner_id
     if idempotency_key:
@@ -134,6 +141,13 @@ def job_submit(
         raise ApplicationError(f"metadata is larger than {settings.JOB_METADATA_MAX_BYTES} bytes")
     if webhook_url:
         webhook_target_check(webhook_url)
+    reach = reach_check(
+        owner_id=owner_id,
+        mcp_servers=mcp_servers,
+        tool_rules=tool_rules,
+        api_key_rules=api_key.tool_rules,
+        secrets=secrets,
+    )
     principal = Principal(user_id=owner_id, api_key_id=str(api_key.pk))
     for file_id in attachments:
         # The key's own uploads (or its jobs' files): the owner's other files are a 404 for it.
@@ -156,6 +170,8 @@ def job_submit(
                 request_hash=request_hash,
             )
             session = session_create(owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk))
+            if reach:
+                session_reach_set(session_id=session.id, reach=reach)
             Job.objects.filter(pk=job.pk).update(session=session)
             job.session = session
     except IntegrityError:
@@ -310,6 +326,24 @@ def job_cancel(*, job: Job) -> Job:
     else:
         if _end(job.pk, JobStatus.CANCELLED) and job.status == JobStatus.WAITING and job.session is not None:
             turn_stop(session=job.session)  # the session ends `completed`
+    job.refresh_from_db()
+    return job
+
+
+def job_approve(*, job: Job, approve: bool, note: str = "") -> Job:
+    """Decide the tool call a waiting job asks approval for; an approved call runs, a denied one
+    goes back to the model as denied. The job runs again at once, outside its key's queue: it was already started."""
+    pending = approval_pending_of_session(session_id=job.session_id) if job.session_id else None
+    if job.status != JobStatus.WAITING or pending is None or job.session is None:
+        raise ConflictError("The job is not waiting for an approval")
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(status=JobStatus.RUNNING, result=None):
+            raise ConflictError("The job is not waiting for an approval")
+        # The turn is enqueued when this block commits, after the job points at it.
+        _approval, turn = approval_decide(
+            session=job.session, tool_call_id=pending.tool_call_id, approve=approve, note=note, queue=JOBS_QUEUE
+        )
+        Job.objects.filter(pk=job.pk).update(turn=turn)
     job.refresh_from_db()
     return job
 
