@@ -16,6 +16,7 @@ from anker_project.asgi import application
 from sandboxes.models import Sandbox, SandboxStatus
 from sessions import eventlog
 from sessions.events import MessageEvent
+from sessions.files import file_store
 from sessions.models import Session
 from sessions.publisher import event_publish
 from tests.security.keys import Key, job_session, make_key
@@ -172,6 +173,23 @@ def test_an_api_key_downloads_only_its_own_files(alice_client: APIClient, key_a:
     # The owner keeps seeing every file, the keys' included.
     owner = alice_client.get(f"/api/v1/files/{theirs.json()['data']['file_id']}/download")
     assert b"".join(owner.streaming_content) == b"key b's"  # type: ignore[attr-defined]
+
+
+def test_an_api_key_downloads_its_jobs_deliverables_but_not_another_keys(alice: Any, key_a: Key, key_b: Key) -> None:
+    mine, theirs = job_session(key_a), job_session(key_b)
+    # Stored as the agent stores a deliverable: in the job's session, owned by the key's owner.
+    report = file_store(owner_id=alice.pk, filename="report.md", data=b"a's report", session_id=mine, source="agent")
+    other = file_store(owner_id=alice.pk, filename="report.md", data=b"b's report", session_id=theirs, source="agent")
+
+    own = key_a.client.get(f"/api/v1/files/{report.file_id}/download")
+    foreign = key_a.client.get(f"/api/v1/files/{other.file_id}/download")
+    listed = key_a.client.get(f"/api/v1/sessions/{theirs}/files")
+
+    assert own.status_code == 200
+    assert b"".join(own.streaming_content) == b"a's report"  # type: ignore[attr-defined]
+    assert foreign.status_code == 404
+    assert foreign.json() == {"code": 404, "msg": "File not found", "data": None}
+    assert listed.status_code == 404
 
 
 def test_an_api_key_cannot_upload_into_its_owners_personal_chat(key_a: Key, personal: str) -> None:
