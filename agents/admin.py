@@ -2,8 +2,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from sessions.admin import SessionAdmin
+from sessions.models import Session
+
 from .models import Turn
-from .services import turn_stop
+from .services import session_delete_with_work, turn_stop
 
 
 @admin.register(Turn)
@@ -34,6 +37,23 @@ class TurnAdmin(admin.ModelAdmin):
         for session in {turn.session for turn in queryset.select_related("session")}:
             stopped += turn_stop(session=session)
         self.message_user(request, f"Asked {stopped} active turn(s) to stop.", messages.SUCCESS)
+
+
+class SessionWithWorkAdmin(SessionAdmin):
+    """The sessions admin of `sessions`, whose deletes go through `session_delete_with_work`:
+    the session's turns stop and its event log, agent memory, files and sandbox go with it.
+    Registered here because that cleanup spans the layers below `agents`."""
+
+    def delete_model(self, request: HttpRequest, obj: Session) -> None:
+        session_delete_with_work(session=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        for session in queryset:
+            session_delete_with_work(session=session)
+
+
+admin.site.unregister(Session)
+admin.site.register(Session, SessionWithWorkAdmin)
 
 
 from .reach import admin as _reach_admin  # noqa: E402, F401 - registers MCP servers, tool rules, secrets

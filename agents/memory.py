@@ -17,8 +17,8 @@ from typing import Any, Literal
 from django.conf import settings
 from pydantic import BaseModel, Field
 
+from anker_project.mongo import get_db
 from sessions.events import PlanStep
-from sessions.mongo import get_db
 
 COLLECTION = "agent_memory"
 CHARS_PER_TOKEN = 4

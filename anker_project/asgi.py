@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from jobs.auth import api_key_lookup  # noqa: E402
 from sandboxes.consumers import SandboxVncConsumer  # noqa: E402
 from sessions.consumers import SessionEventsConsumer, SessionListConsumer  # noqa: E402
 
@@ -28,6 +29,6 @@ websocket_urlpatterns = [
 application = ProtocolTypeRouter(
     {
         "http": BodyLimitMiddleware(django_asgi_app),
-        "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
+        "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns), api_key_lookup=api_key_lookup),
     }
 )

@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .mongo import get_db
 from .redis_client import get_redis
 
 WORKER_PING_SECONDS = 1.0
@@ -40,8 +41,6 @@ def _redis() -> None:
 
 
 def _mongo() -> None:
-    from sessions.mongo import get_db
-
     get_db().command("ping")
 
 

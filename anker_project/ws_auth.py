@@ -1,6 +1,8 @@
 """WebSocket authentication: a JWT in `?token=`, an `Authorization: Api-Key <key>` header
 (other systems following a job's events; the key's id goes in `scope["api_key_id"]`, which
-makes it a principal of its own), else the Django session cookie.
+makes it a principal of its own), else the Django session cookie. The key model belongs to an
+app (jobs); this module imports none: the composition root (`asgi.py`) hands the stack the
+function that looks a key up.
 
 A browser always sends its Origin; a cookie-authenticated connection is admitted only from an
 allowed origin — scheme, host and port all equal to the server's own origin, `PUBLIC_BASE_URL`
@@ -9,6 +11,7 @@ of the same host) cannot ride the user's cookie. A `*` in `DJANGO_ALLOWED_HOSTS`
 here.
 """
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +19,6 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
@@ -32,18 +34,13 @@ def _user_from_token(raw: str) -> Any:
     return access_token_user(raw)
 
 
-@database_sync_to_async
-def _api_key_of(raw: str) -> Any:
-    # Looked up by name: the key model belongs to the jobs app, which imports this package.
-    model = apps.get_model("jobs", "JobApiKey")
-    try:
-        key = model.objects.get_from_key(raw)
-    except model.DoesNotExist:
-        return None
-    owner = getattr(key, "owner", None)
-    if key.has_expired or owner is None or not owner.is_active:
-        return None
-    return key
+# `(raw key) -> key or None`: a key with `pk` and an active `owner`, or None for an unknown,
+# revoked or expired one (or one whose owner is inactive). Synchronous; it may use the database.
+ApiKeyLookup = Callable[[str], Any]
+
+
+def _no_api_keys(raw: str) -> None:
+    return None
 
 
 def _api_key(scope: dict[str, Any]) -> str | None:
@@ -101,6 +98,10 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
 
 
 class TokenOrSessionAuthMiddleware(BaseMiddleware):
+    def __init__(self, inner: Any, api_key_lookup: ApiKeyLookup = _no_api_keys) -> None:
+        super().__init__(inner)
+        self._api_key_of = database_sync_to_async(api_key_lookup)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
         token = (parse_qs(scope.get("query_string", b"").decode("latin1")).get("token") or [""])[0]
@@ -108,7 +109,7 @@ class TokenOrSessionAuthMiddleware(BaseMiddleware):
         if token:
             scope["user"] = await _user_from_token(token) or AnonymousUser()
         elif api_key:
-            key = await _api_key_of(api_key)
+            key = await self._api_key_of(api_key)
             scope["user"] = key.owner if key is not None else AnonymousUser()
             scope["api_key_id"] = str(key.pk) if key is not None else None
         elif _origin_allowed(scope):
@@ -118,5 +119,5 @@ class TokenOrSessionAuthMiddleware(BaseMiddleware):
         return await self.inner(scope, receive, send)
 
 
-def WebSocketAuthStack(inner: Any) -> Any:  # noqa: N802 - named like channels' AuthMiddlewareStack
-    return CookieMiddleware(SessionMiddleware(TokenOrSessionAuthMiddleware(inner)))
+def WebSocketAuthStack(inner: Any, *, api_key_lookup: ApiKeyLookup = _no_api_keys) -> Any:  # noqa: N802 - named like channels' AuthMiddlewareStack
+    return CookieMiddleware(SessionMiddleware(TokenOrSessionAuthMiddleware(inner, api_key_lookup)))

@@ -40,11 +40,11 @@ def main() -> int:
         stack.django_setup()
         from django.contrib.auth import get_user_model
 
+        from anker_project.mongo import get_db
         from anker_project.redis_client import get_redis
         from sessions import eventlog
         from sessions.events import MessageDeltaEvent
         from sessions.live import session_channel
-        from sessions.mongo import get_db
         from sessions.publisher import event_publish
         from sessions.services import session_create
 

@@ -12,6 +12,18 @@ from .models import JobApiKey
 KEYWORD = "Api-Key"
 
 
+def api_key_lookup(raw: str) -> JobApiKey | None:
+    """The usable key for `raw` (known, not revoked or expired, its owner active), else None.
+    The WebSocket stack authenticates `Api-Key` headers with it (wired in `anker_project/asgi.py`)."""
+    try:
+        key = cast(JobApiKey, JobApiKey.objects.get_from_key(raw))
+    except JobApiKey.DoesNotExist:
+        return None
+    if key.has_expired or not key.owner.is_active:
+        return None
+    return key
+
+
 class JobApiKeyAuthentication(authentication.BaseAuthentication):
     """Unknown, revoked and expired keys are refused (401); other schemes are left to the
     other authentication classes."""

@@ -11,3 +11,10 @@ class ChatSessionsConfig(AppConfig):
     label = "chat_sessions"
     verbose_name = "Chat sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from anker_project.mongo import on_connect
+
+        from .mongo import ensure_event_indexes
+
+        on_connect(ensure_event_indexes)

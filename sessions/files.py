@@ -22,11 +22,11 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from anker_project.errors import ApplicationError, NotFoundError
+from anker_project.mongo import get_db
 from anker_project.principal import Principal
 
 from .events import FileInfo
 from .models import Session
-from .mongo import get_db
 
 BUCKET = "files"
 CHUNK_BYTES = 255 * 1024

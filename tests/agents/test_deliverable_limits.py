@@ -11,9 +11,9 @@ import pytest
 
 from agents.attachments import ChunkReader, sandbox_files_to_store
 from agents.tools.base import ToolFailedError
+from anker_project.mongo import get_db
 from sandboxes.tool_api import ToolApiClient
 from sessions.files import FileTooLargeError, file_store
-from sessions.mongo import get_db
 from tests.agents.conftest import ToolApiServer
 
 MIB = 1024 * 1024

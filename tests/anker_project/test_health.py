@@ -12,8 +12,8 @@ import redis
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
+from anker_project import mongo
 from anker_project.health import worker_check
-from sessions import mongo
 from tests.conftest import client_for, make_user
 
 

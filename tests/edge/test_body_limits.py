@@ -14,7 +14,7 @@ from channels.testing import HttpCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from anker_project.asgi import application
-from sessions.mongo import get_db
+from anker_project.mongo import get_db
 from tests.conftest import make_user
 from tests.edge.conftest import Web
 

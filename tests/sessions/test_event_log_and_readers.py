@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from anker_project.mongo import get_db
 from sessions import eventlog
 from sessions.events import DoneEvent, MessageDeltaEvent, MessageEvent, StatusEvent
 from sessions.live import event_send
-from sessions.mongo import get_db
 from sessions.publisher import event_publish
 from sessions.services import session_create
 from sessions.streams import HEARTBEAT, session_events
