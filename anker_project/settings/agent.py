@@ -97,6 +97,7 @@ SANDBOX_LOCAL_PIDS_LIMIT = env.int("SANDBOX_LOCAL_PIDS_LIMIT", default=512)
 SANDBOX_LOCAL_MEMORY_LIMIT = env_or("SANDBOX_LOCAL_MEMORY_LIMIT", "2g")
 SANDBOX_LOCAL_CPUS = env.float("SANDBOX_LOCAL_CPUS", default=1.0)
 SANDBOX_LOCAL_NICE = env.int("SANDBOX_LOCAL_NICE", default=10)
+SANDBOX_LOCAL_CGROUPS = env.bool("SANDBOX_LOCAL_CGROUPS", default=True)  # false: prlimit only
 # One sandbox's egress proxy: connections open at once, and seconds without a byte either way
 # after which a connection is closed.
 SANDBOX_EGRESS_MAX_CONNECTIONS = env.int("SANDBOX_EGRESS_MAX_CONNECTIONS", default=64)

@@ -69,6 +69,8 @@ def _own_v2_cgroup() -> Path | None:
 
 def cgroup_mode() -> str:
     """'v2', 'v1' or 'none': which cgroups this process may create jails' cgroups in."""
+    if not settings.SANDBOX_LOCAL_CGROUPS:
+        return "none"
     controllers = CGROUP_ROOT / "cgroup.controllers"
     if controllers.exists():
         parent = _own_v2_cgroup()

@@ -334,6 +334,7 @@ class LocalBackend:
             python, "-m", "supervisor.supervisord", "--nodaemon", "--configuration", "/opt/anker/supervisord.conf",
         ]  # fmt: skip
         env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, **desktop)
+        env["TOOLAPI_LIMITS"] = "".join(f"{arg} " for arg in jail_limits.inner_argv())  # not Chromium's
         return argv, env, JAIL_HOME
 
     def _open_egress(self, sandbox_id: str, run_dir: Path, env: dict[str, str]) -> None:
