@@ -6,7 +6,6 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +17,7 @@ from .auth_tokens import TokenRevokedError, refresh_rotate
 from .envelope import ok
 from .errors import ApplicationError
 from .login_limits import client_address, login_failure_record, login_success_record, login_throttle_check
+from .parsers import BoundedJSONParser
 
 
 class AuthenticationFailedError(ApplicationError):
@@ -48,7 +48,7 @@ class LoginApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     class Input(serializers.Serializer):
         username = serializers.CharField(max_length=150)
