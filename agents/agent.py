@@ -25,12 +25,12 @@ from sessions.models import Session
 
 from . import prompts
 from .attachments import attachments_to_sandbox, sandbox_files_to_store
-from .llm import LLM, Completion, ToolCall, llm_from_settings
+from .llm import LLM, Completion, LLMStopped, ToolCall, llm_from_settings
 from .memory import AgentState, Message, Plan, memory_checkpoint, memory_load
 from .models import Turn
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
 from .reach.turn import ApprovalPending, TurnReach
-from .runtime import TurnContext, TurnOutcome
+from .runtime import TurnContext, TurnOutcome, TurnStopped
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ def run_agent(ctx: TurnContext) -> TurnOutcome:
     )
     try:
         return agent.run()
+    except (TurnStopped, LLMStopped):
+        agent.interrupt_commands()
+        raise
     finally:
         if agent.env.browser is not None:
             agent.env.browser.close()
@@ -99,6 +102,28 @@ class Agent:
         self.tools: dict[str, Tool[Any]] = self.reach.tools(tools_available(has_browser=bool(sandbox.cdp_url)))
         self._resume_counted = False
         self.key = f"turn:{ctx.turn_id}"
+        # The tool call under way, as its `calling` event showed it (to end it on a stop).
+        self._open_call: ToolEvent | None = None
+
+    def interrupt_commands(self) -> None:
+        """The turn was stopped: Ctrl-C every command still running in the sandbox (SIGKILL after a
+        grace period), and end the tool call under way with what its shell showed."""
+        if self.ctx.stop_reason is None:
+            return  # not a stop: this worker lost the session to another, which carries on
+        try:
+            data = self.sandbox.tool_api.shell_interrupt(grace_seconds=settings.AGENT_STOP_GRACE_SECONDS)
+        except Exception:  # noqa: BLE001 - the sandbox may be gone; the stop goes on regardless
+            logger.warning("turn %s: could not interrupt the sandbox's commands", self.ctx.turn_id, exc_info=True)
+            data = {}
+        call, self._open_call = self._open_call, None
+        if call is None or self.ctx.stop_reason == "deleted":
+            return
+        shell_id = call.args.get("id") if call.name == "shell" else None
+        console = next((r.get("console") for r in data.get("interrupted", []) if r.get("id") == shell_id), None)
+        content: dict[str, Any] = {"console": console} if console else {"error": "Stopped before it finished."}
+        content = self.reach.redact(content)
+        ended = call.model_copy(update={"status": "called", "content": content, "stopped": True})
+        self.ctx.publish(ended, dedupe_key=f"{self.key}:tool:{call.tool_call_id}:called")
 
     # --- the flow -----------------------------------------------------------------
 
@@ -355,10 +380,9 @@ class Agent:
         except ValueError:
             raw, shown = None, {"raw": arguments[:2000]}
         shown = self.reach.redact(shown)
-        self.ctx.publish(
-            ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="calling"),
-            dedupe_key=f"{self.key}:tool:{call_id}:calling",
-        )
+        calling = ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="calling")
+        self.ctx.publish(calling, dedupe_key=f"{self.key}:tool:{call_id}:calling")
+        self._open_call = calling
         waiting, content = False, None
         if tool is None:
             error = f"unknown tool '{name}'. Available tools: {', '.join([*self.tools, 'complete_step'])}."
@@ -381,6 +405,7 @@ class Agent:
         if error is not None:
             output, content = f"error: {error}", {"error": error}
         output, content = self.reach.redact(output), self.reach.redact(content)
+        self._open_call = None
         self.ctx.publish(
             ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="called", content=content),
             dedupe_key=f"{self.key}:tool:{call_id}:called",

@@ -27,6 +27,7 @@ from .llm import LLMError, LLMStopped
 from .memory import memory_delete
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
 from .runtime import Heartbeat, TurnContext, TurnOutcome, TurnStopped, worker_draining
+from .stopping import turn_close_open_work
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +106,14 @@ def chat_send(*, session: Session, message: str, attachments: Sequence[str] = ()
 
 
 def turn_stop(*, session: Session) -> int:
-    """Stop the session's work. The session ends `completed`; returns how many turns were active."""
+    """Stop the session's work. The session ends `stopped`; returns how many turns were active."""
     count, asked = _end_active_turns(session, StopReason.STOP)
     # A turn that was running publishes its own end (even if it ended just now, before our
     # request: then it already has); otherwise the session is settled here.
     if not asked and (count or session.status in (SessionStatus.RUNNING, SessionStatus.WAITING)):
-        event_publish(session.id, StatusEvent(status="completed"))
+        # A waiting session still shows the step that asked: end it (and the plan) in the log.
+        turn_close_open_work(session_id=session.id, turn_id=None, after_seq=0, plan_too=True)
+        event_publish(session.id, StatusEvent(status="stopped"))
     return count
 
 
@@ -254,10 +257,16 @@ def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | Non
     elif status == TurnStatus.WAITING:
         event_publish(session_id, StatusEvent(status="waiting", turn_id=turn_id))
         event_publish(session_id, WaitEvent(turn_id=turn_id, approval=ctx.approval), dedupe_key=end_key)
-    else:
+    elif status == TurnStatus.CANCELLED:
+        turn_close_open_work(
+            session_id=session_id, turn_id=turn_id, after_seq=ctx.message_seq, plan_too=reason != StopReason.INTERRUPT
+        )
         # An interrupted turn hands the session to the next turn, which says `running`.
         if reason != StopReason.INTERRUPT:
-            event_publish(session_id, StatusEvent(status="completed", turn_id=turn_id))
+            event_publish(session_id, StatusEvent(status="stopped", turn_id=turn_id))
+        event_publish(session_id, DoneEvent(turn_id=turn_id), dedupe_key=end_key)
+    else:
+        event_publish(session_id, StatusEvent(status="completed", turn_id=turn_id))
         event_publish(session_id, DoneEvent(turn_id=turn_id), dedupe_key=end_key)
     turn_ended(turn_id=turn_id, status=str(status))  # the apps above (jobs) hear of it here
     return str(status)

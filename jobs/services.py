@@ -325,7 +325,7 @@ def job_cancel(*, job: Job) -> Job:
         _stop_turn(job)
     else:
         if _end(job.pk, JobStatus.CANCELLED) and job.status == JobStatus.WAITING and job.session is not None:
-            turn_stop(session=job.session)  # the session ends `completed`
+            turn_stop(session=job.session)  # the session ends `stopped`
     job.refresh_from_db()
     return job
 

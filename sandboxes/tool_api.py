@@ -111,6 +111,10 @@ class ToolApiClient:
     def shell_kill(self, *, id: str) -> dict[str, Any]:
         return self._post("/shell/kill", {"id": id})
 
+    def shell_interrupt(self, *, id: str | None = None, grace_seconds: float = 3.0) -> dict[str, Any]:
+        """SIGINT to the running command (of shell `id`, or of every shell), SIGKILL after the grace."""
+        return self._post("/shell/interrupt", {"id": id, "grace_seconds": grace_seconds}, waits=grace_seconds + 4)
+
     def file_read(
         self, *, file: str, start_line: int | None = None, end_line: int | None = None, max_chars: int | None = None
     ) -> dict[str, Any]:

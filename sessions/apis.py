@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from anker_project.envelope import ok
 from anker_project.principal import request_principal
 
-from .models import SessionMode, SessionOrigin
+from .models import SessionMode, SessionOrigin, SessionStatus
 from .selectors import session_list, session_list_item
 from .services import session_create
 
@@ -19,7 +19,7 @@ class SessionItemSerializer(serializers.Serializer):
     title = serializers.CharField()
     latest_message = serializers.CharField()
     latest_message_at = serializers.IntegerField(allow_null=True, help_text="unix seconds")
-    status = serializers.ChoiceField(choices=["pending", "running", "waiting", "completed", "failed"])
+    status = serializers.ChoiceField(choices=SessionStatus.values)
     unread_message_count = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=SessionMode.values)
     origin = serializers.ChoiceField(

@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-StepStatus = Literal["pending", "running", "completed", "failed"]
-SessionStatusValue = Literal["pending", "running", "waiting", "completed", "failed"]
+# `cancelled`: the turn was stopped (or interrupted by a newer message) before the step ended.
+StepStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+# `stopped`: the user stopped the session's work; never shown as a success.
+SessionStatusValue = Literal["pending", "running", "waiting", "completed", "stopped", "failed"]
 ToolStatus = Literal["calling", "called"]
 Role = Literal["user", "assistant"]
 
@@ -57,6 +59,8 @@ class MessageEvent(_EventBase):
     role: Role
     content: str
     attachments: list[FileInfo] = Field(default_factory=list)
+    # True on the final message of a stopped turn: the answer as far as it got.
+    cut_short: bool = False
 
 
 class MessageDeltaEvent(_EventBase):
@@ -90,7 +94,8 @@ class ToolEvent(_EventBase):
 
     ``name`` is the toolkit (shell, file, browser, search, message), ``function`` the
     tool; ``content`` is what the UI shows (console records, file text, a screenshot
-    file, search results) and is only set on ``called``.
+    file, search results) and is only set on ``called``. A call a stop cut off ends
+    ``called`` with ``stopped`` true (and what it showed so far in ``content``).
     """
 
     type: Literal["tool"] = "tool"
@@ -100,6 +105,7 @@ class ToolEvent(_EventBase):
     args: dict[str, Any] = Field(default_factory=dict)
     status: ToolStatus
     content: dict[str, Any] | None = None
+    stopped: bool = False
 
 
 class ErrorEvent(_EventBase):

@@ -13,6 +13,7 @@ class SessionStatus(models.TextChoices):
     RUNNING = "running"
     WAITING = "waiting"
     COMPLETED = "completed"
+    STOPPED = "stopped"  # the user stopped its work: not a success, not a failure
     FAILED = "failed"
 
 

@@ -37,6 +37,8 @@ AGENT_CONTEXT_TOKENS = env.int("AGENT_CONTEXT_TOKENS", default=32000)  # memory 
 AGENT_TOOL_OUTPUT_CHARS = env.int("AGENT_TOOL_OUTPUT_CHARS", default=8000)  # per tool result given to the model
 AGENT_BROWSER_TEXT_CHARS = env.int("AGENT_BROWSER_TEXT_CHARS", default=6000)
 AGENT_BROWSER_ELEMENTS = env.int("AGENT_BROWSER_ELEMENTS", default=150)
+# On a stop, how long a running sandbox command gets after Ctrl-C (SIGINT) before it is killed.
+AGENT_STOP_GRACE_SECONDS = env.float("AGENT_STOP_GRACE_SECONDS", default=3.0)
 AGENT_TEXT_NUDGES = env.int("AGENT_TEXT_NUDGES", default=2)  # text answers tolerated where a tool call is required
 
 # Web search for `info_search_web`: google | bing | brave | tavily | searxng | api (generic JSON);

@@ -89,6 +89,18 @@ class ShellWriteRequest(Request):
     wait_seconds: Annotated[float, Field(ge=0, le=600)] = 1.0
 
 
+class ShellInterruptRequest(Request):
+    # Without an id, every shell's running command is interrupted.
+    id: ShellId | None = None
+    # How long the command gets to end after SIGINT before its process group is killed.
+    grace_seconds: Annotated[float, Field(ge=0, le=30)] = 3.0
+
+
+class ShellInterruptResult(BaseModel):
+    # The shells whose command was running, each with its command's result after the interrupt.
+    interrupted: list[ShellCommandResult]
+
+
 class ConsoleRecord(BaseModel):
     ps1: str
     command: str

@@ -67,6 +67,7 @@ JSON_ROUTES: dict[str, JsonRoute] = {
     "/shell/wait": JsonRoute(models.ShellWaitRequest, lambda a, r: a.shells.wait(r)),
     "/shell/write": JsonRoute(models.ShellWriteRequest, lambda a, r: a.shells.write(r)),
     "/shell/kill": JsonRoute(models.ShellIdRequest, lambda a, r: a.shells.kill(r)),
+    "/shell/interrupt": JsonRoute(models.ShellInterruptRequest, lambda a, r: a.shells.interrupt(r)),
     "/file/read": JsonRoute(models.FileReadRequest, lambda a, r: a.files.read(r)),
     "/file/write": JsonRoute(models.FileWriteRequest, lambda a, r: a.files.write(r)),
     "/file/str_replace": JsonRoute(models.FileStrReplaceRequest, lambda a, r: a.files.str_replace(r)),

@@ -386,6 +386,31 @@ class Shell:
             # bash itself is busy (a builtin loop) or did not come back: kill it all.
             self.kill()
 
+    def interrupt(self, grace: float) -> Record | None:
+        """Ctrl-C for the running command: SIGINT to the terminal's foreground process
+        group, SIGKILL to it after `grace` seconds, and bash itself as a last resort.
+        Returns the interrupted record, or None when no command was running."""
+        with self.cond:
+            record = self.current
+            if record is None or record.done or not self.alive:
+                return None
+            record.note = "\n[interrupted: the task was stopped]"
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, KILL_GRACE_SECONDS)):
+            try:
+                foreground = os.tcgetpgrp(self.master)
+            except OSError:
+                foreground = -1
+            # bash runs a builtin loop in its own group: SIGINT interrupts it like ^C does;
+            # SIGKILL never goes to bash here (that is the last resort below).
+            if foreground > 0 and (sig == signal.SIGINT or foreground != self.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(foreground, sig)
+            self.wait(record, wait)
+            if record.done:
+                return record
+        self.kill()
+        return record
+
     # --- helpers ------------------------------------------------------------
 
     def _keep_echo_off(self) -> None:
@@ -471,6 +496,18 @@ class ShellManager:
         pids = shell.kill()
         last = shell.last()
         return models.ShellKillResult(id=req.id, killed_pids=sorted(pids), output=last.output() if last else "")
+
+    def interrupt(self, req: models.ShellInterruptRequest) -> models.ShellInterruptResult:
+        with self._lock:
+            if req.id is not None and req.id not in self._shells:
+                raise not_found(f"no shell named {req.id!r}")
+            shells = [self._shells[req.id]] if req.id is not None else list(self._shells.values())
+        results = []
+        for shell in shells:
+            record = shell.interrupt(req.grace_seconds)
+            if record is not None:
+                results.append(shell.result(record))
+        return models.ShellInterruptResult(interrupted=results)
 
     def close_all(self) -> None:
         with self._lock:

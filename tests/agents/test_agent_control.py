@@ -13,6 +13,7 @@ from pytest_django.fixtures import Settings
 from agents import prompts
 from agents.memory import memory_load
 from agents.services import chat_send, turn_run, turn_stop
+from sessions.models import Session
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import assert_gap_and_duplicate_free, new_agent_session, timeline, tool_event
 from tests.agents.test_agent_turn import call, plan
@@ -131,13 +132,13 @@ def test_a_new_message_interrupts_and_re_plans(alice: Any, llm: ScriptedLLM, san
 
     lines = timeline(session.id)
     cut = lines.index(("message", "user", "Only to ten, please", []))
-    # The interrupted turn's `done` and the new turn's `running` race; the re-plan follows both.
-    assert sorted(lines[cut : cut + 3]) == [
-        ("done",),
-        ("message", "user", "Only to ten, please", []),
-        ("status", "running"),
-    ]
-    assert lines[cut + 3 :] == [
+    # The interrupted turn ends its running step (and that plan item) and says `done`; that races
+    # with the new turn's `running`; the re-plan follows them all.
+    ended = [("step", "1", "cancelled"), ("plan", [("1", "cancelled")]), ("done",)]
+    assert [line for line in lines[cut : cut + 5] if line in ended] == ended
+    assert sorted(lines[cut : cut + 5]) == sorted([*ended, ("message", "user", "Only to ten, please", []),
+                                                    ("status", "running")])  # fmt: skip
+    assert lines[cut + 5 :] == [
         ("plan", [("2", "pending")]),
         ("step", "2", "running"),
         ("plan", [("2", "running")]),
@@ -172,16 +173,26 @@ def test_stop_ends_the_turn_inside_a_long_shell_wait(alice: Any, llm: ScriptedLL
     turn_stop(session=session)
     worker.join(timeout=15)
 
-    assert time.monotonic() - stopped_at < 5
+    assert time.monotonic() - stopped_at < 10  # the stop, then SIGINT's grace for the command
     assert outcome == ["cancelled"]
-    assert timeline(session.id)[-3:] == [
+    assert timeline(session.id)[-6:] == [
         ("tool", "shell_wait", "calling", "call_wait"),
-        ("status", "completed"),
+        ("tool", "shell_wait", "called", "call_wait"),
+        ("step", "1", "cancelled"),
+        ("plan", [("1", "cancelled")]),
+        ("status", "stopped"),
         ("done",),
     ]
+    ended = tool_event(session.id, "call_wait")
+    assert ended["stopped"] is True
+    assert ended["content"]["console"][-1]["command"] == "sleep 120"
+    assert ended["content"]["console"][-1]["output"].endswith("[interrupted: the task was stopped]")
     sandbox_client = __import__("sandboxes.tool_api", fromlist=["ToolApiClient"]).ToolApiClient(
         sandbox.url, sandbox.token
     )
+    # The command was interrupted in the sandbox: the shell is free for the next one.
+    assert sandbox_client.shell_exec(id="long", command="echo free")["output"] == "free\n"
+    assert Session.objects.get(pk=session.id).status == "stopped"
     sandbox_client.shell_kill(id="long")
 
 

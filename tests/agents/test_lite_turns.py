@@ -194,14 +194,17 @@ def test_stop_ends_a_turn_while_the_model_has_not_answered_yet(alice: Any, llm: 
     assert not runner.is_alive()
     assert time.monotonic() - stopped_at < 5
     assert result["outcome"] == "cancelled"
-    assert without_deltas(session.id)[-2:] == [("status", "completed"), ("done", None)]
+    assert without_deltas(session.id)[-2:] == [("status", "stopped"), ("done", None)]
     assert "too late" not in str(eventlog.events_after(session.id, 0))
+    assert [e["role"] for e in eventlog.events_after(session.id, 0) if e["type"] == "message"] == ["user"]
     turn.refresh_from_db()
     assert turn.status == "cancelled"
-    assert Session.objects.get(pk=session.id).status == "completed"
+    assert Session.objects.get(pk=session.id).status == "stopped"
 
 
-def test_stop_mid_stream_keeps_what_was_streamed_and_sends_no_final_message(alice: Any, llm: ScriptedLLM) -> None:
+def test_stop_mid_stream_stores_what_was_streamed_as_the_final_message_marked_cut_short(
+    alice: Any, llm: ScriptedLLM
+) -> None:
     llm.push(text("word " * 400, chunk_size=5, delay_per_chunk=0.02))
     session = new_session(alice)
     turn = chat_send(session=session, message="long answer please")
@@ -216,8 +219,15 @@ def test_stop_mid_stream_keeps_what_was_streamed_and_sends_no_final_message(alic
     runner.join(timeout=10)
 
     assert not runner.is_alive()
-    assert [k for k in kinds(session.id) if k == "message"] == ["message"]  # only the user's
-    assert kinds(session.id)[-1] == "done"
+    stored = eventlog.events_after(session.id, 0)
+    streamed = "".join(e["delta"] for e in stored if e["type"] == "message_delta")
+    assert streamed and streamed != "word " * 400
+    messages = [(e["role"], e["content"], e["cut_short"]) for e in stored if e["type"] == "message"]
+    assert messages == [("user", "long answer please", False), ("assistant", streamed, True)]
+    assert [e["type"] for e in stored][-3:] == ["message", "status", "done"]
+    assert stored[-2]["status"] == "stopped"
+    row = Session.objects.get(pk=session.id)
+    assert (row.status, row.latest_message) == ("stopped", streamed[:500])
 
 
 def test_a_stop_before_the_worker_starts_cancels_the_queued_turn(alice: Any, llm: ScriptedLLM) -> None:
@@ -233,7 +243,7 @@ def test_a_stop_before_the_worker_starts_cancels_the_queued_turn(alice: Any, llm
         ("message", "hi"),
         ("status", "running"),
         ("done", None),
-        ("status", "completed"),
+        ("status", "stopped"),
     ]
     assert llm.requests == []
 

@@ -22,6 +22,7 @@ export type Filename = string
 export type Size = number
 export type Attachments = FileInfo[]
 export type Content = string
+export type CutShort = boolean
 export type EventId = string
 export type Role = 'user' | 'assistant'
 export type Seq = number
@@ -46,7 +47,7 @@ export type Seq3 = number
 export type Description = string
 export type Id = string
 export type Result = string | null
-export type Status = 'pending' | 'running' | 'completed' | 'failed'
+export type Status = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type Steps = PlanStep[]
 export type Timestamp3 = number
 export type TurnId3 = string | null
@@ -56,7 +57,7 @@ export type EventId4 = string
 export type Id1 = string
 export type Result1 = string | null
 export type Seq4 = number
-export type Status1 = 'pending' | 'running' | 'completed' | 'failed'
+export type Status1 = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type Timestamp4 = number
 export type TurnId4 = string | null
 export type Type4 = 'step'
@@ -68,6 +69,7 @@ export type Function = string
 export type Name = string
 export type Seq5 = number
 export type Status2 = 'calling' | 'called'
+export type Stopped = boolean
 export type Timestamp5 = number
 export type ToolCallId = string
 export type TurnId5 = string | null
@@ -93,7 +95,7 @@ export type TurnId8 = string | null
 export type Type8 = 'wait'
 export type EventId9 = string
 export type Seq9 = number
-export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'failed'
+export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped' | 'failed'
 export type Timestamp9 = number
 export type TurnId9 = string | null
 export type Type9 = 'status'
@@ -101,6 +103,7 @@ export type Type9 = 'status'
 export interface MessageEvent {
   attachments?: Attachments
   content: Content
+  cut_short?: CutShort
   event_id?: EventId
   role: Role
   seq?: Seq
@@ -168,7 +171,8 @@ export interface StepEvent {
  *
  * ``name`` is the toolkit (shell, file, browser, search, message), ``function`` the
  * tool; ``content`` is what the UI shows (console records, file text, a screenshot
- * file, search results) and is only set on ``called``.
+ * file, search results) and is only set on ``called``. A call a stop cut off ends
+ * ``called`` with ``stopped`` true (and what it showed so far in ``content``).
  */
 export interface ToolEvent {
   args?: Args
@@ -178,6 +182,7 @@ export interface ToolEvent {
   name: Name
   seq?: Seq5
   status: Status2
+  stopped?: Stopped
   timestamp?: Timestamp5
   tool_call_id: ToolCallId
   turn_id?: TurnId5

@@ -213,6 +213,42 @@ def test_a_command_past_its_timeout_is_killed_and_the_shell_survives(api: Api, s
     assert api.ok("/shell/exec", id=shell_id, command="echo alive")["output"] == "alive\n"
 
 
+def test_interrupt_stops_a_printing_loop_with_sigint_and_the_shell_survives(api: Api, shell_id: str) -> None:
+    command = "for i in $(seq 1 600); do echo tick $i; sleep 1; done"
+    running = api.ok("/shell/exec", id=shell_id, command=command, wait_seconds=1.5)
+    assert running["status"] == "running"
+
+    data = api.ok("/shell/interrupt", id=shell_id, grace_seconds=3)
+
+    [result] = data["interrupted"]
+    assert (result["id"], result["status"]) == (shell_id, "completed")
+    assert result["output"].startswith("tick 1\n")
+    assert result["output"].endswith("\n[interrupted: the task was stopped]")
+    printed = api.post("/shell/view", id=shell_id).json()["data"]["output"]
+    time.sleep(1.5)
+    assert api.post("/shell/view", id=shell_id).json()["data"]["output"] == printed  # no more ticks
+    assert api.ok("/shell/exec", id=shell_id, command="echo alive")["output"] == "alive\n"
+
+
+def test_interrupt_kills_a_command_that_ignores_sigint_after_the_grace(api: Api, shell_id: str) -> None:
+    command = "python3 -c 'import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)'"
+    api.ok("/shell/exec", id=shell_id, command=command, wait_seconds=1)
+
+    data = api.ok("/shell/interrupt", grace_seconds=0.5)
+
+    [result] = data["interrupted"]
+    assert (result["status"], result["returncode"]) == ("completed", 137)
+    assert api.sh("pgrep -f 'time.sleep(600)' || true") == ""
+    assert api.ok("/shell/exec", id=shell_id, command="echo alive")["output"] == "alive\n"
+
+
+def test_interrupt_with_nothing_running_interrupts_nothing(api: Api, shell_id: str) -> None:
+    api.ok("/shell/exec", id=shell_id, command="echo idle")
+
+    assert api.ok("/shell/interrupt", id=shell_id) == {"interrupted": []}
+    assert api.post("/shell/interrupt", id="never-started").status_code == 404
+
+
 def test_exit_ends_the_shell_and_the_next_exec_starts_a_fresh_one(api: Api, shell_id: str) -> None:
     api.ok("/shell/exec", id=shell_id, command="export OLD=1")
     data = api.ok("/shell/exec", id=shell_id, command="exit 5", wait_seconds=15)
