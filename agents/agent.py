@@ -112,7 +112,7 @@ class Agent:
             return  # not a stop: this worker lost the session to another, which carries on
         try:
             data = self.sandbox.tool_api.shell_interrupt(grace_seconds=settings.AGENT_STOP_GRACE_SECONDS)
-        except Exception:  # noqa: BLE001 - the sandbox may be gone; the stop goes on regardless
+        except Exception:
             logger.warning("turn %s: could not interrupt the sandbox's commands", self.ctx.turn_id, exc_info=True)
             data = {}
         call, self._open_call = self._open_call, None

@@ -15,14 +15,83 @@ from rest_framework.views import APIView
 
 from anker_project.envelope import ok
 from anker_project.principal import request_principal
+from sessions import apis as sessions_apis
 from sessions import eventlog
 from sessions.apis import SessionItemSerializer
 from sessions.selectors import session_get, session_history, session_list_item
 from sessions.services import session_mark_read, session_rename
 from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq, session_events, sse_frame
 
+from .llm import model_problem
 from .models import ACTIVE_TURN_STATUSES, Turn
-from .services import MAX_MESSAGE_CHARS, chat_send, session_delete_with_work, turn_stop
+from .services import (
+    MAX_MESSAGE_CHARS,
+    chat_send,
+    session_create_with_message,
+    session_delete_with_work,
+    turn_stop,
+)
+
+TOO_LONG = f"The message is longer than {MAX_MESSAGE_CHARS:,} characters. Shorten it, or attach the text as a file."
+
+
+class SessionCollectionApi(sessions_apis.SessionCollectionApi):
+    """The seed's `PUT /sessions`, which may also carry the first message: the message is checked
+    before anything is created, so a refused one leaves no empty session behind."""
+
+    class CreateInput(sessions_apis.SessionCollectionApi.CreateInput):
+        message = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            trim_whitespace=False,
+            max_length=MAX_MESSAGE_CHARS,
+            error_messages={"max_length": TOO_LONG},
+            help_text="Optional first message: the session is created with its turn queued.",
+        )
+        attachments = serializers.ListField(
+            child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
+        )
+
+    @extend_schema(
+        summary="Create a session (optionally with its first message)",
+        request=CreateInput,
+        responses=inline_serializer("SessionCreated", {"session_id": serializers.CharField()}),
+    )
+    def put(self, request: Request) -> Response:
+        principal = request_principal(request)
+        principal.forbid_api_key("create a session")
+        data = request.data if isinstance(request.data, dict) else {}
+        serializer = self.CreateInput(data=data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        session = session_create_with_message(
+            owner_id=principal.user_id,
+            mode=values["mode"],
+            message=values["message"],
+            attachments=values["attachments"],
+        )
+        return ok({"session_id": session.id})
+
+
+class ClientConfigApi(APIView):
+    class Output(serializers.Serializer):
+        max_message_chars = serializers.IntegerField()
+        max_upload_bytes = serializers.IntegerField()
+        model_problem = serializers.CharField(
+            allow_null=True, help_text="Staff only: why no model answers (null when one is configured)."
+        )
+
+    @extend_schema(summary="Limits the web app checks before sending", responses=Output)
+    def get(self, request: Request) -> Response:
+        problem = model_problem() if request.user.is_staff else None
+        return ok(
+            {
+                "max_message_chars": MAX_MESSAGE_CHARS,
+                "max_upload_bytes": settings.FILE_UPLOAD_MAX_BYTES,
+                "model_problem": problem,
+            }
+        )
 
 
 class SessionDetailApi(APIView):
@@ -107,7 +176,12 @@ class SessionChatApi(APIView):
 
     class Input(serializers.Serializer):
         message = serializers.CharField(
-            required=False, allow_blank=True, default="", trim_whitespace=False, max_length=MAX_MESSAGE_CHARS
+            required=False,
+            allow_blank=True,
+            default="",
+            trim_whitespace=False,
+            max_length=MAX_MESSAGE_CHARS,
+            error_messages={"max_length": TOO_LONG},
         )
         timestamp = serializers.IntegerField(required=False, allow_null=True)
         event_id = serializers.RegexField(

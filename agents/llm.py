@@ -295,6 +295,15 @@ class LLM:
         return f"The model provider is unavailable ({what}) after {attempts} attempt(s). Try again later."
 
 
+def model_problem() -> str | None:
+    """Why no model would answer (a missing key or base URL), or None when one is configured."""
+    try:
+        llm_config()
+    except LLMConfigError as exc:
+        return str(exc)
+    return None
+
+
 def llm_from_settings() -> LLM:
     return LLM(llm_config())
 

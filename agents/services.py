@@ -19,7 +19,7 @@ from sessions.events import DoneEvent, ErrorEvent, MessageEvent, StatusEvent, Wa
 from sessions.files import file_get, files_delete_of_session
 from sessions.models import Session, SessionMode, SessionStatus
 from sessions.publisher import event_publish
-from sessions.services import session_delete
+from sessions.services import session_create, session_delete
 
 from .control import StopReason, session_turn_lock, turn_stop_reason, turn_stop_request
 from .hooks import turn_ended, turn_queue
@@ -103,6 +103,21 @@ def chat_send(*, session: Session, message: str, attachments: Sequence[str] = ()
     # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
     transaction.on_commit(lambda: _enqueue(turn, queue))
     return turn
+
+
+def session_create_with_message(
+    *, owner_id: int, mode: str, message: str = "", attachments: Sequence[str] = ()
+) -> Session:
+    """Create a session and, with a message, queue its first turn. Everything that could refuse the
+    message (its length, a foreign attachment) is checked before the session exists."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
+    for file_id in attachments:
+        file_get(owner_id=owner_id, file_id=file_id)
+    session = session_create(owner_id=owner_id, mode=mode)
+    if message.strip():
+        chat_send(session=session, message=message, attachments=attachments)
+    return session
 
 
 def turn_stop(*, session: Session) -> int:

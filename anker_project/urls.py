@@ -6,11 +6,10 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from agents.apis import SessionChatApi, SessionDetailApi, SessionStopApi
+from agents.apis import ClientConfigApi, SessionChatApi, SessionCollectionApi, SessionDetailApi, SessionStopApi
 from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
-from sessions.apis import SessionCollectionApi
 from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi
 
 from .admin_login import throttled_admin_login
@@ -23,6 +22,7 @@ api_v1 = [
     path("auth/me", MeApi.as_view(), name="auth-me"),
     path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
     path("health", HealthApi.as_view(), name="health"),
+    path("config", ClientConfigApi.as_view(), name="client-config"),
     path("sessions", SessionCollectionApi.as_view(), name="sessions"),
     *sandbox_urlpatterns,  # sessions/{id}/shell, /file, /vnc/ticket
     path("sessions/<str:session_id>", SessionDetailApi.as_view(), name="session-detail"),

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat_sessions', '0003_session_revision'),
+        ("chat_sessions", "0003_session_revision"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='session',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('waiting', 'Waiting'), ('completed', 'Completed'), ('stopped', 'Stopped'), ('failed', 'Failed')], default='pending', max_length=16),
+            model_name="session",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("running", "Running"),
+                    ("waiting", "Waiting"),
+                    ("completed", "Completed"),
+                    ("stopped", "Stopped"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]

@@ -21,6 +21,8 @@ export interface ToolCall {
   stepKey: string | null
   turnId: string | null
   timestamp: number
+  /** The call was cut off by a stop: it ended without its own result. */
+  stopped: boolean
 }
 
 export interface MessageItem {
@@ -31,6 +33,8 @@ export interface MessageItem {
   attachments: FileInfo[]
   /** True while `message_delta`s are still arriving for it. */
   streaming: boolean
+  /** The answer of a stopped turn, as far as it got. */
+  cutShort: boolean
   turnId: string | null
   timestamp: number
 }
@@ -133,6 +137,7 @@ function applyTool(state: TimelineState, event: SessionToolEvent): void {
     existing.content = asRecord(event.content) ?? existing.content
     existing.function = event.function
     existing.name = event.name
+    existing.stopped = event.stopped ?? false
     return
   }
   const step = state.activeStepKey ? findStep(state, state.activeStepKey) : undefined
@@ -146,6 +151,7 @@ function applyTool(state: TimelineState, event: SessionToolEvent): void {
     stepKey: step ? step.key : null,
     turnId: event.turn_id,
     timestamp: event.timestamp,
+    stopped: event.stopped ?? false,
   }
   state.tools[call.id] = call
   state.toolOrder.push(call.id)
@@ -167,6 +173,7 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
         streaming.content = event.content
         streaming.attachments = event.attachments
         streaming.streaming = false
+        streaming.cutShort = event.cut_short ?? false
         streaming.timestamp = event.timestamp
       } else {
         state.items.push({
@@ -176,6 +183,7 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
           content: event.content,
           attachments: event.attachments,
           streaming: false,
+          cutShort: event.cut_short ?? false,
           turnId: event.turn_id,
           timestamp: event.timestamp,
         })
@@ -194,6 +202,7 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
           content: event.delta,
           attachments: [],
           streaming: true,
+          cutShort: false,
           turnId: event.turn_id,
           timestamp: event.timestamp,
         })

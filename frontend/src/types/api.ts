@@ -27,7 +27,7 @@ export interface LoginResult extends TokenPair {
   user: User
 }
 
-export type SessionStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'failed'
+export type SessionStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped' | 'failed'
 export type SessionMode = 'agent' | 'lite'
 
 /** One row of the session list (REST list, list WebSocket snapshot and upserts). */

@@ -5,7 +5,7 @@ import ComputerPanel from '@/components/computer/ComputerPanel.vue'
 import type { ToolCall } from '@/lib/timeline'
 
 function call(id: string, name: string, fn: string, args: Record<string, unknown>, content: Record<string, unknown> | null): ToolCall {
-  return { id, name, function: fn, args, status: 'called', content, stepKey: null, turnId: 't', timestamp: 0 }
+  return { id, name, function: fn, args, status: 'called', content, stepKey: null, turnId: 't', timestamp: 0, stopped: false }
 }
 
 const SHELL = call('c1', 'shell', 'shell_exec', { id: 'main', command: 'ls' }, {

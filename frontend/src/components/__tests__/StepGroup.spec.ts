@@ -17,8 +17,8 @@ const STEP: StepItem = {
 }
 
 const TOOLS: ToolCall[] = [
-  { id: 'a', name: 'search', function: 'info_search_web', args: { query: 'sales 2024' }, status: 'called', content: null, stepKey: 't:1', turnId: 't', timestamp: 0 },
-  { id: 'b', name: 'file', function: 'file_read', args: { file: '/data/sales.csv' }, status: 'calling', content: null, stepKey: 't:1', turnId: 't', timestamp: 0 },
+  { id: 'a', name: 'search', function: 'info_search_web', args: { query: 'sales 2024' }, status: 'called', content: null, stepKey: 't:1', turnId: 't', timestamp: 0, stopped: false },
+  { id: 'b', name: 'file', function: 'file_read', args: { file: '/data/sales.csv' }, status: 'calling', content: null, stepKey: 't:1', turnId: 't', timestamp: 0, stopped: false },
 ]
 
 describe('StepGroup', () => {

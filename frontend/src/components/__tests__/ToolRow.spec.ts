@@ -5,7 +5,7 @@ import ToolRow from '@/components/ToolRow.vue'
 import type { ToolCall } from '@/lib/timeline'
 
 function call(name: string, fn: string, args: Record<string, unknown>, status: ToolCall['status'] = 'called'): ToolCall {
-  return { id: `${fn}-1`, name, function: fn, args, status, content: null, stepKey: null, turnId: 't', timestamp: 0 }
+  return { id: `${fn}-1`, name, function: fn, args, status, content: null, stepKey: null, turnId: 't', timestamp: 0, stopped: false }
 }
 
 describe('ToolRow', () => {
