@@ -29,6 +29,7 @@ from .services import (
     chat_send,
     session_create_with_message,
     session_delete_with_work,
+    turn_retry,
     turn_stop,
 )
 
@@ -149,6 +150,23 @@ class SessionStopApi(APIView):
         session = session_get(principal=request_principal(request), session_id=session_id)
         turn_stop(session=session)
         return ok(None)
+
+
+class SessionRetryApi(APIView):
+    @extend_schema(
+        summary="Run the last message again (after an error or a stop, or for another answer)",
+        description=(
+            "Queues a new turn for the session's last user message; its events stream like any turn's. "
+            "The earlier answer or error stays in the history. 409 while a turn runs or the agent waits "
+            "for a reply, or before any message."
+        ),
+        request=None,
+        responses=inline_serializer("TurnQueued", {"turn_id": serializers.CharField()}),
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        session = session_get(user=request.user, session_id=session_id)
+        turn = turn_retry(session=session)
+        return ok({"turn_id": str(turn.id)})
 
 
 async def _sse_stream(session_id: str, after: int, until_turn: str | None) -> AsyncIterator[str]:

@@ -13,7 +13,7 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from anker_project.errors import ApplicationError
+from anker_project.errors import ApplicationError, ConflictError
 from sandboxes.services import sandbox_release_for_session
 from sessions.events import DoneEvent, ErrorEvent, MessageEvent, StatusEvent, WaitEvent
 from sessions.files import file_get, files_delete_of_session
@@ -102,6 +102,23 @@ def chat_send(*, session: Session, message: str, attachments: Sequence[str] = ()
         event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
     # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
     transaction.on_commit(lambda: _enqueue(turn, queue))
+    return turn
+
+
+def turn_retry(*, session: Session) -> Turn:
+    """Run the session's last user message again, in a new turn: after an error or a stop, or to
+    get another answer ("Regenerate"). The history stays: the earlier answer (or error) remains in
+    the log, and the new turn answers the conversation up to that message."""
+    last = Turn.objects.filter(session=session).order_by("-created_at").first()
+    if last is None:
+        raise ConflictError("There is no message to retry yet: send one.")
+    if last.status in ACTIVE_TURN_STATUSES:
+        raise ConflictError("The last message is still being answered: stop it first, or wait for its end.")
+    if last.status == TurnStatus.WAITING:
+        raise ConflictError("Anker is waiting for your reply: answer its question instead.")
+    turn = Turn.objects.create(session=session, mode=session.mode, message=last.message, message_seq=last.message_seq)
+    event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
+    transaction.on_commit(lambda: _enqueue(turn))
     return turn
 
 

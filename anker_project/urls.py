@@ -6,7 +6,14 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from agents.apis import ClientConfigApi, SessionChatApi, SessionCollectionApi, SessionDetailApi, SessionStopApi
+from agents.apis import (
+    ClientConfigApi,
+    SessionChatApi,
+    SessionCollectionApi,
+    SessionDetailApi,
+    SessionRetryApi,
+    SessionStopApi,
+)
 from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
@@ -28,6 +35,7 @@ api_v1 = [
     path("sessions/<str:session_id>", SessionDetailApi.as_view(), name="session-detail"),
     path("sessions/<str:session_id>/stop", SessionStopApi.as_view(), name="session-stop"),
     path("sessions/<str:session_id>/chat", SessionChatApi.as_view(), name="session-chat"),
+    path("sessions/<str:session_id>/retry", SessionRetryApi.as_view(), name="session-retry"),
     path("sessions/<str:session_id>/files", SessionFilesApi.as_view(), name="session-files"),
     path("files", FileUploadApi.as_view(), name="files"),
     path("files/<str:file_id>/download", FileDownloadApi.as_view(), name="file-download"),

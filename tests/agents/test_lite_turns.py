@@ -354,3 +354,62 @@ def test_a_new_message_cancels_a_queued_turn_and_queues_its_own(alice: Any, llm:
     finals = [e["content"] for e in eventlog.events_after(session.id, 0) if e["type"] == "message"]
     assert finals == ["first", "second", "answer to the second"]
     assert [m["content"] for m in llm.requests[0]["messages"][1:]] == ["first", "second"]
+
+
+def test_retry_after_an_error_answers_the_same_message_and_keeps_the_error_in_the_history(
+    alice: Any, alice_client: Any, llm: ScriptedLLM
+) -> None:
+    llm.push(error(401))
+    session = new_session(alice)
+    failed = chat_send(session=session, message="Say hello")
+    assert turn_run(turn_id=str(failed.id)) == "failed"
+    llm.push(text("Hello!"))
+
+    response = alice_client.post(f"/api/v1/sessions/{session.id}/retry")
+
+    assert response.status_code == 200
+    retried = Turn.objects.get(pk=response.json()["data"]["turn_id"])
+    assert (retried.message, retried.message_seq, retried.status) == ("Say hello", failed.message_seq, "queued")
+    assert turn_run(turn_id=str(retried.id)) == "completed"
+    history = without_deltas(session.id)
+    assert [kind for kind, _ in history] == [
+        "message", "status", "title", "status", "error", "status", "message", "status", "done",
+    ]  # fmt: skip
+    assert history[-3:] == [("message", "Hello!"), ("status", "completed"), ("done", None)]
+    # The model saw the conversation up to the retried message, once.
+    assert [m["content"] for m in llm.requests[-1]["messages"] if m["role"] == "user"] == ["Say hello"]
+    assert Session.objects.get(pk=session.id).status == "completed"
+
+
+def test_regenerate_gives_another_answer_to_the_last_message_and_keeps_the_first(
+    alice: Any, alice_client: Any, llm: ScriptedLLM
+) -> None:
+    llm.push(text("First answer"), text("Second answer"))
+    session = new_session(alice)
+    first = chat_send(session=session, message="Name a colour")
+    turn_run(turn_id=str(first.id))
+
+    retried = alice_client.post(f"/api/v1/sessions/{session.id}/retry").json()["data"]["turn_id"]
+    turn_run(turn_id=retried)
+
+    answers = [e["content"] for e in eventlog.events_after(session.id, 0) if e["type"] == "message"]
+    assert answers == ["Name a colour", "First answer", "Second answer"]
+    assert [m["role"] for m in llm.requests[-1]["messages"]] == ["system", "user"]
+
+
+def test_retry_is_refused_while_a_turn_is_queued_and_for_a_foreign_session(
+    alice: Any, alice_client: Any, bob_client: Any
+) -> None:
+    session = new_session(alice)
+    assert alice_client.post(f"/api/v1/sessions/{session.id}/retry").json() == {
+        "code": 409, "msg": "There is no message to retry yet: send one.", "data": None,
+    }  # fmt: skip
+    chat_send(session=session, message="hi")
+
+    busy = alice_client.post(f"/api/v1/sessions/{session.id}/retry")
+    foreign = bob_client.post(f"/api/v1/sessions/{session.id}/retry")
+
+    assert busy.status_code == 409
+    assert busy.json()["msg"] == "The last message is still being answered: stop it first, or wait for its end."
+    assert foreign.status_code == 404
+    assert Turn.objects.filter(session=session).count() == 1

@@ -11,8 +11,22 @@ import { apiRequest, authorizedFetch, readEnvelope } from './client'
 
 const enc = encodeURIComponent
 
-export function createSession(mode: SessionMode): Promise<{ session_id: string }> {
-  return apiRequest('/sessions', { method: 'PUT', body: { mode } })
+/**
+ * Creates a session; with `first`, its first message too, in the same request, so a message
+ * the server refuses leaves no empty session behind.
+ */
+export function createSession(mode: SessionMode, first?: ChatInput): Promise<{ session_id: string }> {
+  const body: Record<string, unknown> = { mode }
+  if (first) {
+    body.message = first.message
+    if (first.attachments.length) body.attachments = first.attachments
+  }
+  return apiRequest('/sessions', { method: 'PUT', body })
+}
+
+/** Runs the last message again (after an error or a stop, or for another answer). */
+export function retrySession(sessionId: string): Promise<{ turn_id: string }> {
+  return apiRequest(`/sessions/${enc(sessionId)}/retry`, { method: 'POST' })
 }
 
 export async function listSessions(): Promise<SessionItem[]> {

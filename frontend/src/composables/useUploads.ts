@@ -17,8 +17,17 @@ export interface Upload {
 
 let nextId = 1
 
-/** Attachments being uploaded for the next message, with progress. */
-export function useUploads() {
+/** A size limit as people read it: "50 MB". */
+export function megabytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024)
+  return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`
+}
+
+/**
+ * Attachments being uploaded for the next message, with progress. A file over `maxBytes()` is
+ * refused before a byte is sent.
+ */
+export function useUploads(maxBytes: () => number = () => Infinity) {
   const uploads = ref<Upload[]>([])
 
   const busy = computed(() => uploads.value.some((u) => u.status === 'uploading'))
@@ -32,6 +41,19 @@ export function useUploads() {
 
   async function uploadOne(file: File): Promise<void> {
     const localId = nextId++
+    const limit = maxBytes()
+    if (file.size > limit) {
+      uploads.value.push({
+        localId,
+        name: file.name,
+        size: file.size,
+        progress: 0,
+        status: 'error',
+        error: `Too large to attach: ${megabytes(file.size)}; files can be at most ${megabytes(limit)}.`,
+        info: null,
+      })
+      return
+    }
     uploads.value.push({
       localId,
       name: file.name,

@@ -41,7 +41,11 @@ export interface MessageItem {
 
 export interface StepItem {
   kind: 'step'
+  /** Unique per row: a step's tool calls that follow a message (an answer to the agent's
+   * question) go to a new row of the same step after that message, so rows keep the log's order. */
   key: string
+  /** The step itself (turn and step id): every row of the step shares it. */
+  stepKey: string
   id: string
   description: string
   status: StepStatus
@@ -96,16 +100,33 @@ export function createTimelineState(): TimelineState {
   }
 }
 
-function stepKey(turnId: string | null, id: string): string {
-  return `${turnId ?? ''}:${id}`
+/** Step ids are unique in a session (the agent numbers them across plans and turns), and a step
+ * a turn began may end in the next one (after the user answered its question). */
+function stepKey(_turnId: string | null, id: string): string {
+  return `step:${id}`
 }
 
 function findStep(state: TimelineState, key: string): StepItem | undefined {
   for (let i = state.items.length - 1; i >= 0; i--) {
     const item = state.items[i]
-    if (item?.kind === 'step' && item.key === key) return item
+    if (item?.kind === 'step' && item.stepKey === key) return item
   }
   return undefined
+}
+
+/** Every row of a step (usually one). */
+function stepRows(state: TimelineState, key: string): StepItem[] {
+  return state.items.filter((item): item is StepItem => item.kind === 'step' && item.stepKey === key)
+}
+
+/** The row new tool calls of the step go to: its last one, or a new one at the end when
+ * something else (a message) came after it. */
+function stepRowForTool(state: TimelineState, key: string, seq: number): StepItem | undefined {
+  const step = findStep(state, key)
+  if (!step || state.items[state.items.length - 1] === step) return step
+  const row: StepItem = { ...step, key: `${key}#${seq}`, toolIds: [] }
+  state.items.push(row)
+  return row
 }
 
 function findStreaming(state: TimelineState, turnId: string | null): MessageItem | undefined {
@@ -140,7 +161,7 @@ function applyTool(state: TimelineState, event: SessionToolEvent): void {
     existing.stopped = event.stopped ?? false
     return
   }
-  const step = state.activeStepKey ? findStep(state, state.activeStepKey) : undefined
+  const step = state.activeStepKey ? stepRowForTool(state, state.activeStepKey, event.seq) : undefined
   const call: ToolCall = {
     id: event.tool_call_id,
     name: event.name,
@@ -215,8 +236,8 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
     case 'plan': {
       state.plan = event.steps.map((step) => ({ ...step }))
       for (const planned of event.steps) {
-        const item = findStep(state, stepKey(event.turn_id, planned.id))
-        if (item && planned.status) {
+        for (const item of stepRows(state, stepKey(event.turn_id, planned.id))) {
+          if (!planned.status) continue
           item.status = planned.status
           item.result = planned.result ?? item.result
         }
@@ -225,15 +246,17 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
     }
     case 'step': {
       const key = stepKey(event.turn_id, event.id)
-      const item = findStep(state, key)
-      if (item) {
+      const rows = stepRows(state, key)
+      for (const item of rows) {
         item.status = event.status
         item.description = event.description
         item.result = event.result ?? item.result
-      } else {
+      }
+      if (!rows.length) {
         state.items.push({
           kind: 'step',
           key,
+          stepKey: key,
           id: event.id,
           description: event.description,
           status: event.status,

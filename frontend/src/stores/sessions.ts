@@ -81,8 +81,8 @@ export const useSessionsStore = defineStore('sessions', () => {
     loaded.value = true
   }
 
-  async function create(mode: SessionMode): Promise<string> {
-    const { session_id } = await sessionsApi.createSession(mode)
+  async function create(mode: SessionMode, first?: sessionsApi.ChatInput): Promise<string> {
+    const { session_id } = await sessionsApi.createSession(mode, first)
     return session_id
   }
 

@@ -1,8 +1,11 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { describe, expect, it, vi } from 'vitest'
 
+import { uploadFile } from '@/api/files'
 import ChatComposer from '@/components/ChatComposer.vue'
 import type { ComposerPayload } from '@/types/ui'
+
+vi.mock('@/api/files', () => ({ uploadFile: vi.fn() }))
 
 function mountComposer(props: Partial<InstanceType<typeof ChatComposer>['$props']> = {}) {
   const send = vi.fn((payload: ComposerPayload) => Promise.resolve(payload.message !== 'fail'))
@@ -77,5 +80,46 @@ describe('ChatComposer', () => {
     await wrapper.get('[data-testid="stop"]').trigger('click')
     expect(wrapper.emitted('stop')).toEqual([[]])
     expect(send).not.toHaveBeenCalled()
+  })
+
+  it('counts characters near the limit and refuses an over-long message with a sentence', async () => {
+    const { wrapper, send } = mountComposer({ maxChars: 100 })
+    const textarea = wrapper.get('[data-testid="composer-input"]')
+
+    await textarea.setValue('x'.repeat(80))
+    expect(wrapper.find('[data-testid="composer-count"]').exists()).toBe(false)
+
+    await textarea.setValue('x'.repeat(95))
+    expect(wrapper.get('[data-testid="composer-count"]').text()).toBe('95 / 100')
+    expect(wrapper.find('[data-testid="composer-too-long"]').exists()).toBe(false)
+
+    await textarea.setValue('x'.repeat(1234))
+    expect(wrapper.get('[data-testid="composer-count"]').text()).toBe('1,234 / 100')
+    expect(wrapper.get('[data-testid="composer-too-long"]').text()).toBe(
+      'This message is 1,134 characters over the limit of 100. Shorten it, or attach the text as a file.',
+    )
+    expect(wrapper.get('[data-testid="send"]').attributes('disabled')).toBeDefined()
+    await textarea.trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(send).not.toHaveBeenCalled()
+  })
+
+  it('refuses a file over the upload limit before sending any of it, saying the limit in MB', async () => {
+    const { wrapper } = mountComposer({ maxUploadBytes: 50 * 1024 * 1024 })
+    const big = new File(['x'], 'video.mp4')
+    Object.defineProperty(big, 'size', { value: 60 * 1024 * 1024 })
+    const input = wrapper.get<HTMLInputElement>('input[type="file"]')
+    Object.defineProperty(input.element, 'files', { value: [big], configurable: true })
+
+    await input.trigger('change')
+    await flushPromises()
+
+    expect(uploadFile).not.toHaveBeenCalled()
+    expect(wrapper.get('[data-testid="composer-attachment"]').text()).toContain(
+      'Too large to attach: 60 MB; files can be at most 50 MB.',
+    )
+    expect(wrapper.get('[data-testid="composer-attach"]').attributes('aria-label')).toBe(
+      'Attach files (up to 50 MB each)',
+    )
   })
 })

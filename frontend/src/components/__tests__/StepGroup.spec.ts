@@ -7,6 +7,7 @@ import type { StepItem, ToolCall } from '@/lib/timeline'
 const STEP: StepItem = {
   kind: 'step',
   key: 't:1',
+  stepKey: 't:1',
   id: '1',
   description: 'Collect the data',
   status: 'running',

@@ -120,3 +120,57 @@ describe('timeline reducer', () => {
     expect(state.plan?.[0]?.status).toBe('running')
   })
 })
+
+describe('timeline order', () => {
+  const ask = { name: 'message', function: 'message_ask_user', args: { text: 'Which city?' } }
+  const shell = { name: 'shell', function: 'shell_exec', args: { id: 'main', command: 'ls' } }
+  const later = (event: SessionEvent): SessionEvent => ({ ...event, turn_id: 'turn-2' })
+
+  it('puts the tool calls that follow an answer after it, in a new row of the same step', () => {
+    const state = createTimelineState()
+    applyAll(state, [
+      ev.userMessage(1, 'Find a hotel'),
+      ev.step(2, '1', 'running', 'Ask the city'),
+      ev.tool(3, 'call-ask', 'calling', ask),
+      ev.tool(4, 'call-ask', 'called', ask),
+      ev.assistantMessage(5, 'Which city?'),
+      ev.wait(6),
+      ev.status(7, 'waiting'),
+      ev.userMessage(8, 'Lisbon', 'turn-2'),
+      later(ev.status(9, 'running')),
+      later(ev.tool(10, 'call-ls', 'calling', shell)),
+      later(ev.tool(11, 'call-ls', 'called', shell)),
+      later(ev.step(12, '1', 'completed', 'Ask the city', 'Lisbon')),
+    ])
+
+    expect(state.items.map((item) => [item.kind, item.key])).toEqual([
+      ['message', 'message:1'],
+      ['step', 'step:1'],
+      ['message', 'message:5'],
+      ['message', 'message:8'],
+      ['step', 'step:1#10'],
+    ])
+    const [first, second] = state.items.filter((item): item is StepItem => item.kind === 'step')
+    expect(first).toMatchObject({ toolIds: ['call-ask'], status: 'completed' })
+    expect(second).toMatchObject({ toolIds: ['call-ls'], status: 'completed', result: 'Lisbon' })
+  })
+
+  it('shows the stopped answer as cut short and a stopped call as stopped', () => {
+    const state = createTimelineState()
+    applyAll(state, [
+      ev.userMessage(1, 'Write a long poem'),
+      ev.delta(2, 'Roses are'),
+      { ...ev.assistantMessage(3, 'Roses are'), cut_short: true },
+      ev.step(4, '1', 'running'),
+      ev.tool(5, 'call-1', 'calling', shell),
+      { ...ev.tool(6, 'call-1', 'called', { ...shell, content: { error: 'Stopped before it finished.' } }), stopped: true },
+      ev.step(7, '1', 'cancelled'),
+      ev.status(8, 'stopped'),
+    ])
+
+    expect(state.items[1]).toMatchObject({ kind: 'message', content: 'Roses are', cutShort: true, streaming: false })
+    expect(state.tools['call-1']).toMatchObject({ status: 'called', stopped: true })
+    expect(state.items[2]).toMatchObject({ kind: 'step', status: 'cancelled' })
+    expect(state.status).toBe('stopped')
+  })
+})
