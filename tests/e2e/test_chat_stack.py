@@ -194,7 +194,8 @@ def test_stop_over_http_ends_a_slow_turn(stack: Stack, llm: ScriptedLLM) -> None
 
     assert stop.json() == {"code": 0, "msg": "success", "data": None}
     assert [f.event for f in frames] == ["status", "title", "status", "done"]
-    assert client.get(f"/api/v1/sessions/{session_id}").json()["data"]["status"] == "completed"
+    assert [f.data["status"] for f in frames if f.event == "status"] == ["running", "stopped"]
+    assert client.get(f"/api/v1/sessions/{session_id}").json()["data"]["status"] == "stopped"
 
 
 def test_an_api_key_follows_its_owners_session_over_websocket(stack: Stack, llm: ScriptedLLM) -> None:

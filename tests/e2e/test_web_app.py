@@ -48,7 +48,7 @@ def test_a_user_logs_in_chats_and_sees_the_answer_stream_then_reloads(
     expect(page.get_by_test_id("message-assistant")).to_contain_text("patience")
 
 
-def test_stop_ends_a_slow_answer_and_the_session_shows_completed(stack: Stack, llm: ScriptedLLM, page: Page) -> None:
+def test_stop_ends_a_slow_answer_and_the_session_shows_stopped(stack: Stack, llm: ScriptedLLM, page: Page) -> None:
     llm.push(slow(text("never shown"), 30.0))
     log_in(page, stack, "web-bob")
 
@@ -62,3 +62,4 @@ def test_stop_ends_a_slow_answer_and_the_session_shows_completed(stack: Stack, l
     expect(page.get_by_test_id("send")).to_be_visible()
     expect(page.get_by_test_id("message-assistant")).to_have_count(0)
     expect(page.get_by_test_id("session-running")).to_have_count(0)
+    expect(page.get_by_test_id("session-status")).to_have_text("Stopped")
