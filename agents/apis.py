@@ -85,7 +85,8 @@ class ClientConfigApi(APIView):
 
     @extend_schema(summary="Limits the web app checks before sending", responses=Output)
     def get(self, request: Request) -> Response:
-        problem = model_problem() if request.user.is_staff else None
+        staff = request.user.is_staff and not request_principal(request).is_api_key
+        problem = model_problem() if staff else None
         return ok(
             {
                 "max_message_chars": MAX_MESSAGE_CHARS,
@@ -164,7 +165,9 @@ class SessionRetryApi(APIView):
         responses=inline_serializer("TurnQueued", {"turn_id": serializers.CharField()}),
     )
     def post(self, request: Request, session_id: str) -> Response:
-        session = session_get(user=request.user, session_id=session_id)
+        principal = request_principal(request)
+        principal.forbid_api_key("retry a message")
+        session = session_get(principal=principal, session_id=session_id)
         turn = turn_retry(session=session)
         return ok({"turn_id": str(turn.id)})
 

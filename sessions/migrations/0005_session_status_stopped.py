@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat_sessions", "0003_session_revision"),
+        ("chat_sessions", "0004_session_api_key"),
     ]
 
     operations = [
