@@ -20,8 +20,9 @@ from jobs.models import JobApiKey
 from tests.conftest import make_user
 from tests.edge.conftest import Web, forget_login_failures
 
-# Per operation and generation mode: ~30 operations x 2 modes x this, for each principal.
-EXAMPLES = 10
+# Per operation and generation mode (~40 operations x 2-3 runs x this, for each principal): a bounded
+# run of a few minutes on a shared 2-core machine.
+EXAMPLES = 6
 CALL_TIMEOUT_SECONDS = 20
 # Takes no input; its 503 means "a component is down" (no worker runs here): that is its contract.
 NOT_FUZZED = frozenset({"GET /api/v1/health"})
