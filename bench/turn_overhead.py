@@ -45,8 +45,8 @@ SESSIONS = 100
 WORKER_THREADS = 100
 MODEL_SECONDS = 1.0
 DURATION = 45.0
-# Threads sending the next messages. With 8, SQLite + the publish lock made turns fail (LockNotOwnedError).
-SENDERS = 2
+# Threads sending the next messages, like separate users.
+SENDERS = 8
 
 
 def start_toolapi(stack: BenchStack) -> tuple[str, str, Path]:
@@ -229,7 +229,8 @@ async def probe_latency(
                 cursor["seq"] = int(frame["data"]["seq"])
 
 
-def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> None:
+def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> int:
+    """Returns how many turns failed plus how many messages could not be sent."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from rest_framework_simplejwt.tokens import RefreshToken
@@ -436,9 +437,10 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
         f" the worker process used {worker_share:.2f} cores"
     )
     print(f"    limited by: {max(parts, key=lambda k: parts[k])}")
+    return failed + len(send_errors)
 
 
-def main() -> None:
+def main() -> int:
     stack = BenchStack()
     failed = True
     try:
@@ -469,13 +471,17 @@ def main() -> None:
         if reach:
             print("(a) with --reach: tool rules, an MCP server (streamable HTTP) and a secret per session")
         bench_overhead(llm, home, user.pk, reach)
+        failures = 0
         if "--overhead-only" not in sys.argv:
-            bench_concurrency(stack, llm, host, user.pk)
+            failures = bench_concurrency(stack, llm, host, user.pk)
         llm.stop()
-        failed = False
+        failed = failures > 0
+        if failed:
+            print(f"FAIL: {failures} turns failed or messages could not be sent")
     finally:
         stack.close(failed=failed)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
