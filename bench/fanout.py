@@ -69,6 +69,7 @@ class Readers:
         self.ws: dict[str, list[tuple[int, float]]] = {s: [] for s, _ in sessions}
         self.sse: dict[str, list[tuple[int, float]]] = {s: [] for s, _ in sessions}
         self.ready = 0
+        self.reconnects = 0
         self.all_ready = asyncio.Event()
 
     def _mark_ready(self) -> None:
@@ -83,14 +84,27 @@ class Readers:
     async def ws_reader(self, session_id: str) -> None:
         import websockets
 
-        url = f"ws://{self.host}/api/v1/ws/sessions/{session_id}?after=0&token={self.token}"
-        async with websockets.connect(url, max_queue=None, open_timeout=120) as ws:
-            self._mark_ready()
-            while True:
-                frame = json.loads(await ws.recv())
-                if frame["event"] == "done":
-                    return
-                self.ws[session_id].append((frame["data"]["seq"], self._latency(frame["data"])))
+        got = self.ws[session_id]
+        marked = False
+        for _attempt in range(5):
+            # daphne drops a handshake the app has not accepted within 5 s (a loaded machine):
+            # connect again after the last seq received, as the web app does.
+            after = got[-1][0] if got else 0
+            url = f"ws://{self.host}/api/v1/ws/sessions/{session_id}?after={after}&token={self.token}"
+            try:
+                async with websockets.connect(url, max_queue=None, open_timeout=120) as ws:
+                    if not marked:
+                        marked = True
+                        self._mark_ready()
+                    while True:
+                        frame = json.loads(await ws.recv())
+                        if frame["event"] == "done":
+                            return
+                        got.append((frame["data"]["seq"], self._latency(frame["data"])))
+            except (OSError, websockets.exceptions.WebSocketException) as exc:
+                self.reconnects += 1
+                print(f"  (a WebSocket reader reconnects: {exc!r:.80})", flush=True)
+        raise RuntimeError(f"the WebSocket reader of {session_id} failed 5 times")
 
     async def sse_reader(self, client: Any, session_id: str) -> None:
         body = {"message": "", "event_id": "0"}

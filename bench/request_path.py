@@ -1,5 +1,6 @@
 """The request path: an authenticated `GET /api/v1/auth/me` with 8 concurrent clients, next to
-the same answer from a minimal ASGI app served by the same daphne, measured in the same run.
+the same answer from a minimal ASGI app served by the same daphne, measured in the same run,
+and to the same app on Django's stock ASGI handler (the "before" of anker_project/asgi_handler.py).
 
 Both run under daphne on private servers (SQLite by default; BENCH_DATABASE_URL for
 PostgreSQL). Each client keeps its connection alive and sends REQUESTS requests one after
@@ -78,7 +79,11 @@ def main() -> int:
 
         user = get_user_model().objects.create_user("bench", password="bench-pass-123")
         token = str(RefreshToken.for_user(user).access_token)
+        stock = stack._start(
+            "stock", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.stock_asgi:application"]
+        )
         base, base_fail, base_rate = asyncio.run(hammer(f"http://127.0.0.1:{minimal}/api/v1/auth/me", token))
+        old, old_fail, old_rate = asyncio.run(hammer(f"http://127.0.0.1:{stock}/api/v1/auth/me", token))
         full, full_fail, full_rate = asyncio.run(hammer(f"http://{host}/api/v1/auth/me", token))
         database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
         print(f"Request path: GET /api/v1/auth/me (JWT), {CLIENTS} clients x {REQUESTS} requests, daphne, {database}")
@@ -87,13 +92,17 @@ def main() -> int:
             f"  {base_rate:6.0f} req/s"
         )
         print(
+            f"  Django's stock ASGI handler: p50 {percentile(old, 50):6.2f} ms  p99 {percentile(old, 99):6.2f} ms"
+            f"  {old_rate:6.0f} req/s   = {percentile(old, 50) / percentile(base, 50):.1f}x baseline p50"
+        )
+        print(
             f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
             f"  {full_rate:6.0f} req/s   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
         )
         print("  target: p50 <= 5 ms, p99 <= 20 ms")
-        failed = bool(base_fail or full_fail)
+        failed = bool(base_fail or full_fail or old_fail)
         if failed:
-            print(f"FAIL: {full_fail} non-200 answers from Anker, {base_fail} from the baseline")
+            print(f"FAIL: non-200 answers: {full_fail} from Anker, {old_fail} stock, {base_fail} baseline")
     finally:
         stack.close(failed=failed)
     return 1 if failed else 0
