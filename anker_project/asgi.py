@@ -2,10 +2,9 @@
 
 import os
 
+from django.core.asgi import get_asgi_application
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anker_project.settings")
-
-from .asgi_handler import get_asgi_application  # Django's, minus ~20 thread hops a request
-
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

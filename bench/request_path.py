@@ -1,6 +1,5 @@
 """The request path: an authenticated `GET /api/v1/auth/me` with 8 concurrent clients, next to
-the same answer from a minimal ASGI app served by the same daphne, measured in the same run,
-and to the same app on Django's stock ASGI handler (the "before" of anker_project/asgi_handler.py).
+the same answer from a minimal ASGI app served by the same daphne, measured in the same run.
 
 Both run under daphne on private servers (SQLite by default; BENCH_DATABASE_URL for
 PostgreSQL). Each client keeps its connection alive and sends REQUESTS requests one after
@@ -80,15 +79,11 @@ def main() -> int:
 
         user = get_user_model().objects.create_user("bench", password="bench-pass-123")
         token = str(RefreshToken.for_user(user).access_token)
-        stock = stack._start(
-            "stock", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.stock_asgi:application"]
-        )
         urls = {
             "base": f"http://127.0.0.1:{minimal}/api/v1/auth/me",
-            "old": f"http://127.0.0.1:{stock}/api/v1/auth/me",
             "full": f"http://{host}/api/v1/auth/me",
         }
-        # Rounds alternate between the three servers, so a change in the machine's load (it is
+        # Rounds alternate between the servers, so a change in the machine's load (it is
         # shared) falls on all of them alike.
         results: dict[str, tuple[list[float], int, list[float]]] = {name: ([], 0, []) for name in urls}
         for _round in range(ROUNDS):
@@ -97,9 +92,8 @@ def main() -> int:
                 got = results[name]
                 results[name] = (got[0] + lat, got[1] + fail, [*got[2], rate])
         base, base_fail, base_rates = results["base"]
-        old, old_fail, old_rates = results["old"]
         full, full_fail, full_rates = results["full"]
-        base_rate, old_rate, full_rate = (sum(r) / len(r) for r in (base_rates, old_rates, full_rates))
+        base_rate, full_rate = (sum(r) / len(r) for r in (base_rates, full_rates))
         database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
         print(
             f"Request path: GET /api/v1/auth/me (JWT), {CLIENTS} clients x {REQUESTS} requests x {ROUNDS} rounds"
@@ -110,17 +104,13 @@ def main() -> int:
             f"  {base_rate:6.0f} req/s"
         )
         print(
-            f"  Django's stock ASGI handler: p50 {percentile(old, 50):6.2f} ms  p99 {percentile(old, 99):6.2f} ms"
-            f"  {old_rate:6.0f} req/s   = {percentile(old, 50) / percentile(base, 50):.1f}x baseline p50"
-        )
-        print(
             f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
             f"  {full_rate:6.0f} req/s   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
         )
         print("  target: p50 <= 5 ms, p99 <= 20 ms")
-        failed = bool(base_fail or full_fail or old_fail)
+        failed = bool(base_fail or full_fail)
         if failed:
-            print(f"FAIL: non-200 answers: {full_fail} from Anker, {old_fail} stock, {base_fail} baseline")
+            print(f"FAIL: non-200 answers: {full_fail} from Anker, {base_fail} from the baseline")
     finally:
         stack.close(failed=failed)
     return 1 if failed else 0
