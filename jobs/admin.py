@@ -12,7 +12,8 @@ from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from .models import Job, JobApiKey, WebhookAttempt, WebhookDelivery
+from .models import Job, JobApiKey, Schedule, ScheduleRun, WebhookAttempt, WebhookDelivery
+from .schedules import SCHEDULE_EDITABLE, ScheduleInvalidError, schedule_update
 from .services import webhook_redeliver
 
 # Only our keys authenticate; the library's own key model would be a confusing dead end.
@@ -98,3 +99,46 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class ScheduleRunInline(admin.TabularInline):
+    model = ScheduleRun
+    extra = 0
+    can_delete = False
+    readonly_fields = ("fire_at", "manual", "outcome", "missed_count", "job", "error", "created_at")
+    ordering = ("-fire_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "api_key", "cron", "timezone", "enabled", "overlap_policy", "next_run_at")
+    list_filter = ("enabled", "overlap_policy", "timezone")
+    search_fields = ("id", "name", "owner__username", "cron")
+    readonly_fields = ("id", "owner", "api_key", "next_run_at", "last_run_at", "created_at", "updated_at")
+    fields = (
+        *readonly_fields[:3],
+        "name",
+        "cron",
+        "timezone",
+        "start_at",
+        "end_at",
+        "enabled",
+        "overlap_policy",
+        "job",
+        *readonly_fields[3:],
+    )
+    inlines = [ScheduleRunInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by their owners (API or web app), which also check the job body
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False) -> None:
+        # Through the service, so the cron is checked and the next fire planned again.
+        changes = {name: getattr(obj, name) for name in SCHEDULE_EDITABLE}
+        try:
+            schedule_update(schedule_id=str(obj.pk), changes=changes)
+        except ScheduleInvalidError as exc:
+            messages.error(request, exc.message)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,16 +21,29 @@ from sessions.models import SessionMode
 from .models import JobApiKey, JobStatus
 from .selectors import job_get, job_links, job_list, job_view, usage_by_day
 from .services import (
+    BULK_CANCEL_STATUSES,
     PRIORITY_RANGE,
     JobRateLimitedError,
     job_approve,
     job_cancel,
+    job_delete,
     job_rate_check,
     job_reply,
     job_submit,
+    jobs_cancel_many,
 )
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class JobWait:
+    """What POST /jobs with `"wait": true` asks the async view in front of it to wait for."""
+
+    job_id: str
+    user_id: int
+    api_key: JobApiKey
+    timeout: int
 
 
 def caller(request: Request) -> tuple[int, JobApiKey]:
@@ -151,6 +166,21 @@ class JobCollectionApi(JobApi):
             child=serializers.CharField(max_length=200), required=False, default=list, max_length=100,
             help_text="names of the owner's secrets the sandbox gets as environment variables",
         )  # fmt: skip
+        after_seconds = serializers.IntegerField(
+            min_value=0,
+            max_value=settings.JOB_MAX_DELAY_SECONDS,
+            required=False,
+            allow_null=True,
+            help_text="Start no earlier than this many seconds from now; the job is `scheduled` until then.",
+        )
+        wait = serializers.BooleanField(
+            default=False,
+            help_text="Answer only when the job ends (or waits for a reply) within `wait_timeout` seconds, "
+            "with the job as GET /jobs/{id} shows it (200); past the timeout the answer is the usual 202.",
+        )
+        wait_timeout = serializers.IntegerField(
+            min_value=1, max_value=settings.JOB_WAIT_MAX_SECONDS, default=min(60, settings.JOB_WAIT_MAX_SECONDS)
+        )
 
     class SubmitOutput(serializers.Serializer):
         job_id = serializers.UUIDField()
@@ -192,9 +222,17 @@ class JobCollectionApi(JobApi):
             mcp_servers=data["mcp_servers"],
             tool_rules=data["tool_rules"],
             secrets=data["secrets"],
+            after_seconds=data.get("after_seconds"),
         )
         body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
-        return ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        response = ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        if data["wait"]:
+            # `jobs.waiting.job_collection_view` (the async view in front of this one) waits for
+            # the job's end without holding a thread, then answers the job instead.
+            user_id, key = caller(request)
+            wait = JobWait(job_id=str(job.id), user_id=user_id, api_key=key, timeout=data["wait_timeout"])
+            response.anker_wait = wait  # type: ignore[attr-defined]
+        return response
 
     @extend_schema(summary="The key's jobs, newest first", parameters=[ListParams], responses=ListOutput)
     def get(self, request: Request) -> Response:
@@ -211,6 +249,54 @@ class JobDetailApi(JobApi):
     @extend_schema(summary="A job: status, queue position, result, usage", responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         return ok(job_view(self.job_of(request, job_id)))
+
+    @extend_schema(
+        summary="Delete an ended job with its session, event log and files (409 while it has not ended)",
+        responses={200: None},
+    )
+    def delete(self, request: Request, job_id: str) -> Response:
+        job_delete(job=self.job_of(request, job_id))
+        return ok(None)
+
+
+class JobBulkCancelApi(JobApi):
+    class Input(serializers.Serializer):
+        job_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list, max_length=1000)
+        status = serializers.ChoiceField(
+            choices=list(BULK_CANCEL_STATUSES),
+            required=False,
+            help_text="Cancel every job of this key in this state: scheduled, queued (scheduled too), "
+            "running (waiting too) or all.",
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs.get("job_ids") and not attrs.get("status"):
+                raise serializers.ValidationError("Name the jobs to cancel: job_ids, or a status filter.")
+            return attrs
+
+    class Output(serializers.Serializer):
+        cancelled = JobSerializer(many=True)
+        count = serializers.IntegerField()
+
+    @extend_schema(
+        summary="Cancel many of the key's jobs: by id, or every job in a state",
+        request=Input,
+        responses=Output,
+        examples=[
+            OpenApiExample("By status", value={"status": "queued"}, request_only=True),
+            OpenApiExample("By id", value={"job_ids": ["9b2f0c7e-1d3a-4c55-8e7b-2a1f0d6c4e11"]}, request_only=True),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        jobs = jobs_cancel_many(
+            api_key_id=str(caller(request)[1].pk),
+            job_ids=[str(i) for i in data["job_ids"]],
+            status=data.get("status"),
+        )
+        return ok({"cancelled": [job_view(job) for job in jobs], "count": len(jobs)})
 
 
 class JobCancelApi(JobApi):

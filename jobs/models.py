@@ -1,9 +1,11 @@
 """Jobs other systems queue over the API, their API keys and webhook deliveries."""
 
+import base64
 import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
@@ -13,7 +15,17 @@ from sessions.models import Session
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """`whsec_` and 32 random bytes in standard base64: the Standard Webhooks secret format."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# The webhook events a key may ask for; `job.started` is sent when a job's first turn starts.
+WEBHOOK_EVENTS = ("job.started", "job.waiting", "job.succeeded", "job.failed", "job.cancelled")
+
+
+def validate_webhook_events(value: object) -> None:
+    if not isinstance(value, list) or any(event not in WEBHOOK_EVENTS for event in value):
+        raise ValidationError(f"A list of job events, each one of: {', '.join(WEBHOOK_EVENTS)}")
 
 
 class JobApiKey(AbstractAPIKey):
@@ -34,6 +46,13 @@ class JobApiKey(AbstractAPIKey):
         help_text='Tool rules of this key\'s jobs, e.g. {"shell_*": "ask"} (allow | ask | block); '
         "a job's own rules beat these, these beat the owner's and the global ones.",
     )
+    webhook_events = models.JSONField(
+        default=list,
+        validators=[validate_webhook_events],
+        blank=True,
+        help_text="Job events this key's webhooks are sent for, of job.started, job.waiting, job.succeeded, "
+        "job.failed, job.cancelled. Empty = all but job.started.",
+    )
 
     class Meta(AbstractAPIKey.Meta):
         db_table = "agents_jobapikey"  # made when jobs lived in agents; kept with the data (jobs 0001)
@@ -42,6 +61,7 @@ class JobApiKey(AbstractAPIKey):
 
 
 class JobStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # submitted with after_seconds: not started before not_before
     QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"
@@ -81,6 +101,8 @@ class Job(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     request_hash = models.CharField(max_length=64, blank=True, default="")
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # `after_seconds` at submission: a `scheduled` job is not started before this instant.
+    not_before = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -152,3 +174,77 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"
+
+
+class OverlapPolicy(models.TextChoices):
+    """What a schedule does when it fires while the job it started last has not ended."""
+
+    SKIP = "skip"  # record the fire as skipped; start nothing
+    ENQUEUE = "enqueue"  # start the new job once the previous one has ended
+    CANCEL_PREVIOUS = "cancel_previous"  # cancel the previous job, then start the new one
+
+
+class Schedule(models.Model):
+    """A cron schedule that submits a job (`job` is the body of POST /jobs) at every fire time.
+
+    Made by an API key (its jobs count against that key) or by a user in the web app (jobs
+    without a key). `next_run_at` is the next fire instant; beat claims a fire by moving it
+    forward with compare-and-set, and the unique (schedule, fire_at) run row makes a second
+    beat's claim of the same fire fail instead of starting a second job.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="job_schedules")
+    api_key = models.ForeignKey(JobApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=200, blank=True, default="")
+    cron = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC")
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    job = models.JSONField(help_text="The job body each fire submits (prompt, mode, webhook_url, metadata, ...).")
+    overlap_policy = models.CharField(max_length=16, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="schedule_due")]
+
+    def __str__(self) -> str:
+        return f"schedule {self.name or self.id} ({self.cron} {self.timezone})"
+
+
+class ScheduleRunOutcome(models.TextChoices):
+    STARTED = "started"  # a job was submitted
+    PENDING = "pending"  # enqueue policy: waits for the previous job to end
+    SKIPPED = "skipped"  # skip policy: the previous job was still running
+    MISSED = "missed"  # fire times that passed while nothing ran (downtime), past the grace
+    FAILED = "failed"  # the submission was refused (the error says why)
+
+
+class ScheduleRun(models.Model):
+    """One fire of a schedule (cron or `POST /schedules/{id}/run`) and the job it started."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    fire_at = models.DateTimeField()
+    manual = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=ScheduleRunOutcome.choices)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedule_runs")
+    missed_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-fire_at", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "fire_at"], condition=Q(manual=False), name="schedule_run_once_per_fire"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} at {self.fire_at:%Y-%m-%d %H:%M} ({self.outcome})"

@@ -24,7 +24,7 @@ from django.utils import timezone
 from agents.models import FINISHED_TURN_STATUSES, Turn, TurnStatus
 from agents.reach.approvals import approval_decide, approval_pending_of_session
 from agents.reach.services import reach_check, session_reach_set
-from agents.services import MAX_MESSAGE_CHARS, chat_send, turn_stop
+from agents.services import MAX_MESSAGE_CHARS, chat_send, session_delete_with_work, turn_stop
 from anker_project.errors import ApplicationError, ConflictError
 from anker_project.principal import Principal
 from anker_project.redis_client import get_redis
@@ -40,6 +40,7 @@ from .webhooks import webhook_post, webhook_target_check
 logger = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
+DEFAULT_WEBHOOK_EVENTS = ("job.waiting", "job.succeeded", "job.failed", "job.cancelled")
 PRIORITY_RANGE = (-10, 10)
 TRUNCATED_NOTE = "\n\n[truncated by Anker: the full result is at GET /api/v1/jobs/{job_id}]"
 # What a turn's end means for its job.
@@ -82,15 +83,15 @@ def job_rate_check(*, api_key: JobApiKey) -> None:
         raise JobRateLimitedError(max(1, int((window + 1) * 60 - now + 0.999)))
 
 
-def _replay(existing: Job, *, api_key: JobApiKey, request_hash: str) -> Job:
-    if existing.api_key_id != api_key.pk or existing.request_hash != request_hash:
+def _replay(existing: Job, *, api_key: JobApiKey | None, request_hash: str) -> Job:
+    if existing.api_key_id != (api_key.pk if api_key is not None else None) or existing.request_hash != request_hash:
         raise ConflictError("This Idempotency-Key was already used with a different request")
     return existing
 
 
 def job_submit(
     *,
-    api_key: JobApiKey,
+    api_key: JobApiKey | None,
     prompt: str,
     mode: str = SessionMode.AGENT,
     attachments: Sequence[str] = (),
@@ -102,6 +103,8 @@ def job_submit(
     mcp_servers: Sequence[dict[str, Any]] = (),
     tool_rules: dict[str, str] | None = None,
     secrets: Sequence[str] = (),
+    after_seconds: int | None = None,
+    owner_id: int | None = None,
 ) -> tuple[Job, bool]:
     """Create a job with its own session and start it if its key has a free slot.
 
@@ -109,7 +112,8 @@ def job_submit(
     first job and starts nothing; with a different request it is a ConflictError. Keys are the
     API key's own: another key (even of the same owner) neither sees nor claims them. Racing
     duplicates meet the unique constraint on (api_key, idempotency_key): the loser returns the
-    winner's job.
+    winner's job. With `after_seconds` the job is `scheduled` until then (beat's tick
+    queues it when due).
     """
     metadata = metadata or {}
     payload = {
@@ -123,8 +127,13 @@ def job_submit(
     }
     if mcp_servers or tool_rules or secrets:  # absent from older requests' hashes
         payload.update(mcp_servers=list(mcp_servers), tool_rules=tool_rules or {}, secrets=list(secrets))
+    if after_seconds:
+        payload["after_seconds"] = after_seconds
     request_hash = job_request_hash(payload)
-    owner_id = api_key.owner_id
+    if api_key is not None:
+        owner_id = api_key.owner_id
+    elif owner_id is None:
+        raise ValueError("job_submit needs an api_key or, for a user's own schedule, an owner_id")
     if idempotency_key:
         existing = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -139,16 +148,18 @@ def job_submit(
         raise ApplicationError("priority must be between -10 and 10")
     if len(json.dumps(metadata).encode()) > settings.JOB_METADATA_MAX_BYTES:
         raise ApplicationError(f"metadata is larger than {settings.JOB_METADATA_MAX_BYTES} bytes")
+    if after_seconds is not None and not 0 <= after_seconds <= settings.JOB_MAX_DELAY_SECONDS:
+        raise ApplicationError(f"after_seconds must be between 0 and {settings.JOB_MAX_DELAY_SECONDS}")
     if webhook_url:
         webhook_target_check(webhook_url)
     reach = reach_check(
         owner_id=owner_id,
         mcp_servers=mcp_servers,
         tool_rules=tool_rules,
-        api_key_rules=api_key.tool_rules,
+        api_key_rules=api_key.tool_rules if api_key is not None else {},
         secrets=secrets,
     )
-    principal = Principal(user_id=owner_id, api_key_id=str(api_key.pk))
+    principal = Principal(user_id=owner_id, api_key_id=str(api_key.pk) if api_key is not None else None)
     for file_id in attachments:
         # The key's own uploads (or its jobs' files): the owner's other files are a 404 for it.
         file_get_for(principal=principal, file_id=file_id)
@@ -168,8 +179,12 @@ def job_submit(
                 timeout_s=timeout_s,
                 idempotency_key=idempotency_key or None,
                 request_hash=request_hash,
+                status=JobStatus.SCHEDULED if after_seconds else JobStatus.QUEUED,
+                not_before=timezone.now() + timedelta(seconds=after_seconds) if after_seconds else None,
             )
-            session = session_create(owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk))
+            session = session_create(
+                owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk) if api_key is not None else None
+            )
             if reach:
                 session_reach_set(session_id=session.id, reach=reach)
             Job.objects.filter(pk=job.pk).update(session=session)
@@ -179,7 +194,7 @@ def job_submit(
         if winner is None:
             raise
         return _replay(winner, api_key=api_key, request_hash=request_hash), False
-    job_dispatch(api_key_id=api_key.pk)
+    job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
     job.refresh_from_db()
     return job, True
 
@@ -195,6 +210,9 @@ def _start(job: Job) -> bool:
             status=JobStatus.RUNNING, started_at=Coalesce("started_at", timezone.now())
         ):
             return False
+        if first:
+            job.status = JobStatus.RUNNING
+            webhook_enqueue(job=job, event="job.started")
         if job.session is None:
             _end(job.pk, JobStatus.CANCELLED, error="The job's session was deleted.", dispatch=False)
             return True
@@ -270,14 +288,28 @@ def _end(
         updates["finished_at"] = now
     allowed_from = [JobStatus.RUNNING]
     if status != JobStatus.WAITING:
-        allowed_from += [JobStatus.QUEUED, JobStatus.WAITING]
+        allowed_from += [JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.WAITING]
     if not Job.objects.filter(pk=job_id, status__in=allowed_from).update(**updates):
         return False
     job = Job.objects.select_related("api_key").get(pk=job_id)
     webhook_enqueue(job=job)
+    if status in ENDED_JOB_STATUSES:
+        transaction.on_commit(lambda: job_ended_announce(job_id=str(job.pk)))
     if dispatch:
         transaction.on_commit(lambda: job_dispatch(api_key_id=job.api_key_id))
     return True
+
+
+def job_ended_channel(job_id: str) -> str:
+    """The Redis pub/sub channel a job's end is announced on (`GET /jobs/{id}/wait` listens)."""
+    return f"anker:jobs:ended:{job_id}"
+
+
+def job_ended_announce(*, job_id: str) -> None:
+    try:
+        get_redis().publish(job_ended_channel(job_id), "1")
+    except Exception:  # waiters also poll: a lost announcement only delays them
+        logger.warning("could not announce the end of job %s", job_id, exc_info=True)
 
 
 def job_on_turn_end(*, turn_id: str, status: str) -> None:
@@ -348,6 +380,60 @@ def job_approve(*, job: Job, approve: bool, note: str = "") -> Job:
     return job
 
 
+BULK_CANCEL_STATUSES = {
+    "scheduled": [JobStatus.SCHEDULED],
+    "queued": [JobStatus.SCHEDULED, JobStatus.QUEUED],
+    "running": [JobStatus.RUNNING, JobStatus.WAITING],
+    "all": [JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING],
+}
+
+
+def jobs_cancel_many(*, api_key_id: str, job_ids: Sequence[str] = (), status: str | None = None) -> list[Job]:
+    """Cancel the key's jobs named by `job_ids`, or every job of the key in `status`
+    (`scheduled`, `queued` — scheduled included —, `running` — waiting included — or `all`).
+
+    Ids of other keys' jobs and ids of jobs that already ended are left out (not an error:
+    the answer lists what was cancelled). Returns the jobs cancelled, newest first."""
+    jobs = Job.objects.filter(api_key_id=api_key_id, status__in=BULK_CANCEL_STATUSES["all"])
+    if job_ids:
+        jobs = jobs.filter(pk__in=list(job_ids))
+    if status is not None:
+        jobs = jobs.filter(status__in=BULK_CANCEL_STATUSES[status])
+    cancelled = []
+    for job in jobs.select_related("session").order_by("-created_at")[: settings.JOB_BULK_CANCEL_MAX]:
+        try:
+            cancelled.append(job_cancel(job=job))
+        except ConflictError:  # ended meanwhile
+            continue
+    return cancelled
+
+
+def job_delete(*, job: Job) -> None:
+    """Delete an ended job with its session (event log, memory, files, sandbox) and webhooks."""
+    if job.status not in ENDED_JOB_STATUSES:
+        raise ConflictError(f"Only an ended job can be deleted; this one is {job.status}. Cancel it first.")
+    session = job.session
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).delete()
+    if session is not None:
+        session_delete_with_work(session=session)
+
+
+def jobs_retention_sweep() -> int:
+    """Beat, hourly: delete ended jobs (with their sessions) older than JOB_RETENTION_DAYS.
+    0 keeps them forever. Returns how many were deleted."""
+    days = settings.JOB_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    old = Job.objects.filter(status__in=ENDED_JOB_STATUSES, finished_at__lt=cutoff).select_related("session")
+    deleted = 0
+    for job in old[:500]:
+        job_delete(job=job)
+        deleted += 1
+    return deleted
+
+
 def job_reply(*, job: Job, message: str) -> Job:
     """Answer a waiting job: its next turn gets `message`, when its key has a free slot."""
     if not message.strip():
@@ -367,7 +453,15 @@ def job_reply(*, job: Job, message: str) -> Job:
 def jobs_tick() -> dict[str, int]:
     """Beat, every few seconds: end jobs whose turn ended unseen, stop jobs past their timeout,
     start queued jobs that fit, and send webhook retries that are due."""
-    counts = {"reconciled": 0, "timed_out": 0, "started": 0, "webhooks": 0}
+    counts = {"reconciled": 0, "timed_out": 0, "started": 0, "webhooks": 0, "due": 0}
+    # Delayed jobs (`after_seconds`) whose time has come join their key's line.
+    due_ids = list(
+        Job.objects.filter(status=JobStatus.SCHEDULED, not_before__lte=timezone.now()).values_list("pk", flat=True)[
+            :1000
+        ]
+    )
+    if due_ids:
+        counts["due"] = Job.objects.filter(pk__in=due_ids, status=JobStatus.SCHEDULED).update(status=JobStatus.QUEUED)
     running = Job.objects.filter(status=JobStatus.RUNNING).select_related("turn", "session")
     for job in running:
         if job.turn is not None and job.turn.status in FINISHED_TURN_STATUSES:
@@ -392,11 +486,11 @@ def jobs_tick() -> dict[str, int]:
 # --- webhooks -------------------------------------------------------------------------------
 
 
-def _webhook_body(job: Job) -> bytes:
+def _webhook_body(job: Job, event: str) -> bytes:
     """The job's view as JSON, at most WEBHOOK_MAX_BODY_BYTES: a long result message is cut
     with a note saying where the full one is."""
     view = job_view(job)
-    view["event"] = f"job.{job.status}"
+    view["event"] = event
     body = json.dumps(view, separators=(",", ":")).encode()
     cap = settings.WEBHOOK_MAX_BODY_BYTES
     if len(body) > cap and view.get("result"):
@@ -420,12 +514,19 @@ def _schedule_delivery(delivery_id: str, *, countdown: float) -> None:
     )
 
 
-def webhook_enqueue(*, job: Job) -> WebhookDelivery | None:
-    """Record a webhook of the job's current status (ended or waiting) and send it soon."""
+def webhook_enqueue(*, job: Job, event: str | None = None) -> WebhookDelivery | None:
+    """Record a webhook of the job's current status (ended or waiting; or `event`, e.g.
+    `job.started`) and send it soon — unless the job's key filters that event out."""
+    event = event or f"job.{job.status}"
     if not job.webhook_url:
         return None
+    wanted = job.api_key.webhook_events if job.api_key is not None else []
+    # No filter: the events a job always announced (its end, and waiting for a reply);
+    # `job.started` only to keys that ask for it, so existing receivers see nothing new.
+    if event not in (wanted or DEFAULT_WEBHOOK_EVENTS):
+        return None
     delivery = WebhookDelivery.objects.create(
-        job=job, event=f"job.{job.status}", url=job.webhook_url, body=_webhook_body(job).decode()
+        job=job, event=event, url=job.webhook_url, body=_webhook_body(job, event).decode()
     )
     _schedule_delivery(str(delivery.id), countdown=0)
     return delivery
@@ -461,7 +562,12 @@ def webhook_attempt(*, delivery_id: str) -> str:
     if key is None:
         outcome_code, outcome_error, duration = None, "The job's API key was deleted: nothing to sign with.", 0
     else:
-        outcome = webhook_post(url=delivery.url, body=delivery.body.encode(), secret=key.webhook_secret)
+        outcome = webhook_post(
+            url=delivery.url,
+            body=delivery.body.encode(),
+            secret=key.webhook_secret,
+            message_id=f"msg_{delivery.pk.hex}",
+        )
         outcome_code, outcome_error, duration = outcome.status_code, outcome.error, outcome.duration_ms
     WebhookAttempt.objects.create(
         delivery=delivery, number=number, status_code=outcome_code, error=outcome_error, duration_ms=duration

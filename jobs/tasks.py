@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from .services import jobs_tick, webhook_attempt
+from .schedules import schedules_tick
+from .services import jobs_retention_sweep, jobs_tick, webhook_attempt
 
 
 @shared_task(name="jobs.webhook_deliver")
@@ -15,3 +16,13 @@ def webhook_deliver(delivery_id: str) -> str:
 @shared_task(name="jobs.tick")
 def jobs_tick_task() -> dict[str, int]:
     return jobs_tick()
+
+
+@shared_task(name="jobs.schedules_tick")
+def schedules_tick_task() -> dict[str, int]:
+    return schedules_tick()
+
+
+@shared_task(name="jobs.retention_sweep")
+def jobs_retention_sweep_task() -> int:
+    return jobs_retention_sweep()

@@ -1,12 +1,20 @@
 from django.urls import path
 
-from .apis import JobApproveApi, JobCancelApi, JobCollectionApi, JobDetailApi, JobReplyApi, UsageApi
+from .apis import JobApproveApi, JobBulkCancelApi, JobCancelApi, JobDetailApi, JobReplyApi, UsageApi
+from .schedule_apis import ScheduleCollectionApi, ScheduleDetailApi, ScheduleRunApi, ScheduleRunsApi
+from .waiting import job_collection_view, job_wait_view
 
 urlpatterns = [
-    path("jobs", JobCollectionApi.as_view(), name="jobs"),
+    path("jobs", job_collection_view, name="jobs"),
+    path("jobs/cancel", JobBulkCancelApi.as_view(), name="jobs-cancel"),
     path("jobs/<str:job_id>", JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<str:job_id>/wait", job_wait_view, name="job-wait"),
     path("jobs/<str:job_id>/cancel", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/reply", JobReplyApi.as_view(), name="job-reply"),
     path("jobs/<str:job_id>/approve", JobApproveApi.as_view(), name="job-approve"),
+    path("schedules", ScheduleCollectionApi.as_view(), name="schedules"),
+    path("schedules/<str:schedule_id>", ScheduleDetailApi.as_view(), name="schedule-detail"),
+    path("schedules/<str:schedule_id>/run", ScheduleRunApi.as_view(), name="schedule-run"),
+    path("schedules/<str:schedule_id>/runs", ScheduleRunsApi.as_view(), name="schedule-runs"),
     path("usage", UsageApi.as_view(), name="usage"),
 ]

@@ -1,11 +1,20 @@
 """The only module that speaks webhook HTTP: target checks, signing and one signed POST.
 
-A receiver verifies `X-Anker-Signature: sha256=<hex>`, where hex is the HMAC-SHA256 of
-`<X-Anker-Timestamp>.<raw body>` under the key's webhook secret.
+Every delivery is signed twice:
+- Standard Webhooks (https://www.standardwebhooks.com): `webhook-id` (the delivery id, the
+  same on every retry so receivers can drop duplicates), `webhook-timestamp` (Unix seconds) and
+  `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">`, keyed by the
+  base64-decoded part of the key's `whsec_...` secret — what the `standardwebhooks` libraries
+  verify. Keys made before Anker signed this way have a secret in another format; their
+  deliveries carry only the Anker signature (make a new key to get both).
+- Anker's own, kept for existing receivers: `X-Anker-Signature: sha256=<hex>`, the HMAC-SHA256
+  of `<X-Anker-Timestamp>.<raw body>` under the whole secret string.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import time
@@ -62,6 +71,26 @@ def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+def standard_signing_key(secret: str) -> bytes | None:
+    """The key bytes of a `whsec_<base64>` secret; None for a secret in another format."""
+    if not secret.startswith("whsec_"):
+        return None
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def standard_webhook_headers(*, secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt; empty when the secret cannot sign them."""
+    key = standard_signing_key(secret)
+    if key is None:
+        return {}
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{signature}"}
+
+
 def _pinned(url: str, address: str) -> tuple[str, str, str]:
     """The URL with its host replaced by `address`, the Host header, and the TLS server name."""
     parts = urlsplit(url)
@@ -72,8 +101,10 @@ def _pinned(url: str, address: str) -> tuple[str, str, str]:
     return urlunsplit(parts._replace(netloc=netloc)), host_header, host
 
 
-def webhook_post(*, url: str, body: bytes, secret: str) -> AttemptOutcome:
-    """One signed POST of `body` to `url`, with short timeouts and no redirects."""
+def webhook_post(*, url: str, body: bytes, secret: str, message_id: str) -> AttemptOutcome:
+    """One signed POST of `body` to `url`, with short timeouts and no redirects.
+
+    `message_id` is the delivery's id (Standard Webhooks' `webhook-id`)."""
     started = time.monotonic()
 
     def outcome(status_code: int | None, error: str = "") -> AttemptOutcome:
@@ -91,6 +122,7 @@ def webhook_post(*, url: str, body: bytes, secret: str) -> AttemptOutcome:
         "Host": host_header,
         "X-Anker-Timestamp": str(timestamp),
         "X-Anker-Signature": webhook_signature(secret, timestamp, body),
+        **standard_webhook_headers(secret=secret, message_id=message_id, timestamp=timestamp, body=body),
     }
     timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=min(5.0, settings.WEBHOOK_TIMEOUT_SECONDS))
     try:

@@ -31,6 +31,8 @@ CELERY_BEAT_SCHEDULE = {
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
     "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
     "jobs-tick": {"task": "jobs.tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},
+    "schedules-tick": {"task": "jobs.schedules_tick", "schedule": env.float("SCHEDULE_TICK_SECONDS", default=10.0)},
+    "jobs-retention": {"task": "jobs.retention_sweep", "schedule": 3600.0},
 }
 
 # A running turn writes a heartbeat this often; one silent for TURN_STALE_SECONDS is dead.

@@ -32,7 +32,10 @@ NOT_FUZZED = frozenset({"GET /api/v1/health"})
 def fuzz_web(start_web: Callable[..., Web]) -> Web:
     # Chat answers with an SSE stream that lasts until the turn ends; no worker runs here, so
     # streams end after their first frame instead.
-    return start_web(SSE_MAX_SECONDS="0", SSE_HEARTBEAT_SECONDS="0.2", STREAM_POLL_SECONDS="0.2")
+    # Likewise no job ends: waits (GET /jobs/{id}/wait, POST /jobs "wait") are capped at 1 s.
+    return start_web(
+        SSE_MAX_SECONDS="0", SSE_HEARTBEAT_SECONDS="0.2", STREAM_POLL_SECONDS="0.2", JOB_WAIT_MAX_SECONDS="1"
+    )
 
 
 def principal_headers(kind: str) -> dict[str, str]:
