@@ -40,6 +40,8 @@ export interface SessionItem {
   status: SessionStatus
   unread_message_count: number
   mode: SessionMode
+  /** `job`: the session of a job one of the user's API keys submitted. */
+  origin?: 'chat' | 'job'
 }
 
 export interface SessionDetail {
