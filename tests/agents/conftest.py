@@ -20,6 +20,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from anker_project.redis_client import get_redis
 from tests.bootstrap import ROOT, free_port
+from tests.support.ci import in_ci
 from tests.support.search_server import ScriptedSearch
 from tests.support.static_site import serve_directory
 
@@ -29,10 +30,6 @@ CHROMIUM = "/usr/bin/chromium"
 class ToolApiServer:
     def __init__(self, url: str, token: str, home: Path) -> None:
         self.url, self.token, self.home = url, token, home
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +76,7 @@ def toolapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolApi
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's Chromium, headless, with CDP on a free loopback port. Yields the CDP URL."""
     if not Path(CHROMIUM).exists():
-        if _ci():
+        if in_ci():
             pytest.fail(f"{CHROMIUM} is missing")
         pytest.skip(f"{CHROMIUM} is not installed")
     port = free_port()

@@ -169,11 +169,10 @@ def test_stop_ends_the_turn_inside_a_long_shell_wait(alice: Any, llm: ScriptedLL
         assert time.monotonic() < deadline
         time.sleep(0.1)
 
-    stopped_at = time.monotonic()
     turn_stop(session=session)
     worker.join(timeout=15)
 
-    assert time.monotonic() - stopped_at < 10  # the stop, then SIGINT's grace for the command
+    assert not worker.is_alive()  # ended at the stop, not when the 300 s wait ran out
     assert outcome == ["cancelled"]
     assert timeline(session.id)[-6:] == [
         ("tool", "shell_wait", "calling", "call_wait"),

@@ -187,12 +187,11 @@ def test_stop_ends_a_turn_while_the_model_has_not_answered_yet(alice: Any, llm: 
     runner.start()
     llm.wait_for_requests(1, timeout=10)
 
-    stopped_at = time.monotonic()
     turn_stop(session=Session.objects.get(pk=session.id))
     runner.join(timeout=10)
 
-    assert not runner.is_alive()
-    assert time.monotonic() - stopped_at < 5
+    assert not runner.is_alive()  # ended at the stop, 20 s before the model would have answered
+    assert len(llm.requests) == 1  # and the model was not asked again
     assert result["outcome"] == "cancelled"
     assert without_deltas(session.id)[-2:] == [("status", "stopped"), ("done", None)]
     assert "too late" not in str(eventlog.events_after(session.id, 0))

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.bootstrap import ROOT
+from tests.support.ci import in_ci
 
 
 def test_the_compose_file_is_valid_and_has_every_service(tmp_path: Path) -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("docker-compose is not installed (required in CI)")
         pytest.skip("docker-compose is not installed")
     # The services read .env: an empty one beside a copy of the file keeps the real one untouched.

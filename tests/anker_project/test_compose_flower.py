@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.bootstrap import ROOT
+from tests.support.ci import in_ci
 
 SECRETS = {"POSTGRES_PASSWORD": "p", "DJANGO_SECRET_KEY": "s", "FLOWER_USER": "ops", "FLOWER_PASSWORD": "f"}
 
@@ -20,7 +21,7 @@ SECRETS = {"POSTGRES_PASSWORD": "p", "DJANGO_SECRET_KEY": "s", "FLOWER_USER": "o
 def compose_config(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("docker-compose is not installed (required in CI)")
         pytest.skip("docker-compose is not installed")
     (tmp_path / ".env").write_text("")

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.bootstrap import ROOT
 from tests.conftest import PASSWORD, make_user
+from tests.support.ci import in_ci
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Stack
@@ -23,7 +24,7 @@ DIST = ROOT / "frontend" / "dist" / "index.html"
 
 def require(condition: bool, reason: str) -> None:
     if not condition:
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail(f"{reason} (required in CI)")
         pytest.skip(reason)
 

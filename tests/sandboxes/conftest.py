@@ -2,12 +2,11 @@
 
 Every sandbox of this run gets a private name prefix and workspace directory, so the reaper
 tests cannot touch anyone else's, and the session teardown proves none was left behind.
-A test marked `docker` skips when no engine answers, except in CI (`CI=true`), where it fails.
+A test marked `docker` skips when no engine answers, except in CI (`CI=true` or `CI=1`), where it fails.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import tempfile
@@ -21,13 +20,14 @@ from django.conf import settings
 from sandboxes.backends import get_backend
 from sandboxes.backends.docker import engine_available
 from sandboxes.backends.local import bwrap_path
+from tests.support.ci import in_ci
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+IN_CI = in_ci()
 
 
 def _missing(reason: str) -> None:
     if IN_CI:
-        pytest.fail(f"{reason} (CI=true: required)")
+        pytest.fail(f"{reason} (required in CI)")
     pytest.skip(reason)
 
 
