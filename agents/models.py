@@ -8,10 +8,10 @@ from sessions.models import Session
 class TurnStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
-    WAITING = "waiting"
+    WAITING = "waiting", "Asked the user"  # the turn ended with a question; the answer is a new turn
     COMPLETED = "completed"
     FAILED = "failed"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled", "Stopped"
 
 
 ACTIVE_TURN_STATUSES = (TurnStatus.QUEUED, TurnStatus.RUNNING)

@@ -52,6 +52,10 @@ def spa_index(request: HttpRequest, route: str = "") -> FileResponse:
     return FileResponse(index.open("rb"), content_type="text/html")
 
 
+admin.site.site_header = "Anker administration"
+admin.site.site_title = "Anker admin"
+admin.site.index_title = "Users, sessions, turns, sandboxes and jobs"
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),

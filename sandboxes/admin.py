@@ -55,11 +55,12 @@ class SandboxAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         backend = get_backend()
-        title = (
-            f"Sandboxes — backend {backend.name}, warm pool size {settings.SANDBOX_POOL_SIZE}, "
-            f"lease {settings.SANDBOX_TTL_MINUTES} min idle — isolation: {backend.isolation()}"
+        # A short header; each sandbox's page says how it is isolated.
+        subtitle = (
+            f"{backend.name} backend · warm pool of {settings.SANDBOX_POOL_SIZE} · "
+            f"leases end after {settings.SANDBOX_TTL_MINUTES} min idle"
         )
-        return super().changelist_view(request, {**(extra_context or {}), "title": title})
+        return super().changelist_view(request, {**(extra_context or {}), "title": "Sandboxes", "subtitle": subtitle})
 
     # Actions need the matching permission: without `allowed_permissions` anyone who may view
     # the list could run them.

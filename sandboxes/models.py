@@ -48,6 +48,7 @@ class Sandbox(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "sandboxes"  # the admin would say "sandboxs"
         ordering = ["-created_at"]
         constraints = [
             # Two acquires for one session can never both hold a live sandbox.

@@ -44,4 +44,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Stable names for enums that several fields share (else drf-spectacular makes up a hash name).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "SessionStatusEnum": "sessions.models.SessionStatus",
+    },
 }

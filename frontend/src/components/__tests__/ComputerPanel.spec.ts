@@ -47,7 +47,7 @@ describe('ComputerPanel', () => {
       ['ubuntu@sandbox:~ $', 'ls', 'notes.txt\nreport.md'],
       ['ubuntu@sandbox:~ $', 'whoami', 'ubuntu'],
     ])
-    expect(wrapper.get('[data-testid="computer-activity"]').text()).toBe('Anker is using the terminal · Running ls')
+    expect(wrapper.get('[data-testid="computer-activity"]').text()).toBe('Anker used the terminal · Ran ls')
     expect(fetchMock).not.toHaveBeenCalled()
   })
 
@@ -82,8 +82,37 @@ describe('ComputerPanel', () => {
     expect(results[1]?.get('a').attributes('href')).toBeUndefined()
   })
 
-  it('follows the latest call when live and scrubs through history', async () => {
+  it('speaks in the present and shows Live only while the turn runs', async () => {
     const wrapper = mountPanel(null)
+    expect(wrapper.find('[data-testid="live-badge"]').exists()).toBe(false)
+    expect(wrapper.get('[data-testid="computer-activity"]').text()).toBe('Anker used the search · Searched vue 3 release')
+
+    await wrapper.setProps({ status: 'running' })
+    expect(wrapper.find('[data-testid="live-badge"]').exists()).toBe(true)
+    expect(wrapper.get('[data-testid="computer-activity"]').text()).toBe(
+      'Anker is using the search · Searching vue 3 release',
+    )
+  })
+
+  it('shows a file path as it is', () => {
+    const wrapper = mount(ComputerPanel, {
+      props: {
+        sessionId: 's1',
+        tools: [call('c9', 'file', 'file_read', { file: '/workspace/report.md' }, { file: '/workspace/report.md', content: '# R' })],
+        selectedToolId: null,
+        status: 'completed',
+        allowLive: true,
+      },
+    })
+    const path = wrapper.get('[data-testid="file-path"]')
+    expect(path.text()).toBe('/workspace/report.md')
+    expect(path.attributes('dir')).toBe('ltr')
+  })
+
+  it('follows the latest call when live and scrubs through history', async () => {
+    const wrapper = mount(ComputerPanel, {
+      props: { sessionId: 's1', tools: TOOLS, selectedToolId: null, status: 'running', allowLive: false },
+    })
     const slider = wrapper.get<HTMLInputElement>('[data-testid="history-slider"]')
     expect(slider.element.value).toBe('2')
     expect(wrapper.find('[data-testid="live-badge"]').exists()).toBe(true)
