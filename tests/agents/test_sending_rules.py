@@ -106,3 +106,18 @@ def test_config_gives_the_limits_and_only_staff_hear_that_no_model_is_configured
 
 def test_config_needs_a_login(anon_client: APIClient) -> None:
     assert anon_client.get("/api/v1/config").status_code == 401
+
+
+def test_a_start_without_a_model_says_so_and_what_to_set(settings: Settings) -> None:
+    from django.core.checks import run_checks
+
+    settings.LLM_PROVIDER, settings.API_KEY, settings.OPENAI_API_KEY = "openai", "", ""
+
+    [warning] = [m for m in run_checks() if m.id == "anker.W001"]
+
+    assert warning.msg == (
+        "No model is configured: No API key is configured for the model provider 'openai'. "
+        "Set API_KEY (or OPENAI_API_KEY) in .env and restart Anker."
+    )
+    settings.API_KEY = "sk-test"
+    assert [m for m in run_checks() if m.id == "anker.W001"] == []
