@@ -23,7 +23,6 @@ import asyncio
 import itertools
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -50,32 +49,11 @@ SENDERS = 8
 
 
 def start_toolapi(stack: BenchStack) -> tuple[str, str, Path]:
-    root = stack.tmp / "sandbox-root"
-    home = root / "home"
-    home.mkdir(parents=True)
-    token = secrets.token_hex(16)
-    env = {**os.environ, "TOOLAPI_TOKEN": token, "TOOLAPI_ROOT": str(root), "TOOLAPI_HOME": str(home)}
-    env["TOOLAPI_SERVICES"] = ""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolapi", "--host", "127.0.0.1", "--port", "0"],
-        cwd=ROOT / "sandbox-image",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stack.procs.append(proc)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode(errors="replace")
-        match = re.search(r"toolapi listening on (http://\S+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-            return match.group(1), token, home
-        if not line and proc.poll() is not None:
-            break
-    raise RuntimeError("the tool API did not start")
+    from tests.support.toolapi import start_toolapi as launch
+
+    started = launch(stack.tmp / "sandbox-root")
+    stack.procs.append(started.proc)
+    return started.url, started.token, started.home
 
 
 class Timer:

@@ -3,13 +3,8 @@ here, Debian's Chromium over CDP, a local web page, the scripted model and scrip
 
 from __future__ import annotations
 
-import os
-import re
-import secrets
 import shutil
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +14,11 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from anker_project.redis_client import get_redis
-from tests.bootstrap import ROOT, free_port
+from tests.bootstrap import free_port
 from tests.support.ci import in_ci
 from tests.support.search_server import ScriptedSearch
 from tests.support.static_site import serve_directory
+from tests.support.toolapi import start_toolapi
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -34,42 +30,11 @@ class ToolApiServer:
 
 @pytest.fixture(scope="session")
 def toolapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolApiServer]:
-    root = tmp_path_factory.mktemp("sandbox-root")
-    home = root / "home"
-    home.mkdir()
-    token = secrets.token_hex(16)
-    env = {**os.environ, "TOOLAPI_TOKEN": token, "TOOLAPI_ROOT": str(root), "TOOLAPI_HOME": str(home)}
-    env["TOOLAPI_SERVICES"] = ""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolapi", "--host", "127.0.0.1", "--port", "0"],
-        cwd=ROOT / "sandbox-image",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    url = None
-    deadline = time.monotonic() + 30
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline().decode(errors="replace")
-        if not line and proc.poll() is not None:
-            break
-        match = re.search(r"toolapi listening on (http://\S+)", line)
-        url = match.group(1) if match else None
-    if url is None:
-        proc.kill()
-        raise RuntimeError("the tool API did not start")
-    # Keep draining its output so it never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+    started = start_toolapi(tmp_path_factory.mktemp("sandbox-root"))
     try:
-        yield ToolApiServer(url, token, home)
+        yield ToolApiServer(started.url, started.token, started.home)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        started.stop()
 
 
 @pytest.fixture(scope="session")
