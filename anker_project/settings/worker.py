@@ -27,7 +27,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_BEAT_SCHEDULE = {
-    "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": 30.0},
+    "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": env.float("TURN_WATCHDOG_SECONDS", default=30.0)},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
     "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
     "jobs-tick": {"task": "jobs.tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 
 from django.conf import settings
@@ -24,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 LABEL_SANDBOX = "anker.sandbox"
 LABEL_PREFIX = "anker.prefix"
+LABEL_CREATED_BY = "anker.created-by"  # the host name of the process that started it
+# A sandbox started by a service of a compose project joins that project as a one-off container of
+# its `sandbox-image` service: `docker compose down` removes it with the stack, `up` leaves it be.
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SANDBOX_LABELS = {"com.docker.compose.service": "sandbox-image", "com.docker.compose.oneoff": "True"}
 TOOL_API_PORT, VNC_WS_PORT, CDP_PORT = "8080/tcp", "6080/tcp", "9222/tcp"
 IMAGE_HOME = "/home/ubuntu"
 ENGINE_TIMEOUT_SECONDS = 30
@@ -46,6 +52,25 @@ def engine() -> DockerClient:
             except DockerException as exc:
                 raise DockerUnavailableError(f"no Docker engine answers: {exc}") from exc
         return _client
+
+
+_deployment: dict[str, str] | None = None
+
+
+def deployment_labels() -> dict[str, str]:
+    """Labels that tie a new sandbox to the deployment that started it (see COMPOSE_SANDBOX_LABELS)."""
+    global _deployment
+    if _deployment is None:
+        host = socket.gethostname()
+        labels = {LABEL_CREATED_BY: host}
+        try:  # in a container, the host name is the container's id
+            project = (engine().containers.get(host).labels or {}).get(COMPOSE_PROJECT)
+        except (DockerException, OSError):
+            project = None
+        if project:
+            labels.update({COMPOSE_PROJECT: project, **COMPOSE_SANDBOX_LABELS})
+        _deployment = labels
+    return _deployment
 
 
 def engine_available() -> bool:
@@ -84,7 +109,7 @@ class DockerBackend:
                 settings.SANDBOX_IMAGE,
                 name=self._name(sandbox_id),
                 detach=True,
-                labels={LABEL_SANDBOX: sandbox_id, LABEL_PREFIX: settings.SANDBOX_NAME_PREFIX},
+                labels={**deployment_labels(), LABEL_SANDBOX: sandbox_id, LABEL_PREFIX: settings.SANDBOX_NAME_PREFIX},
                 environment={"TOOLAPI_TOKEN": token, "TOOLAPI_ROOT": settings.SANDBOX_DOCKER_TOOLAPI_ROOT},
                 mem_limit=settings.SANDBOX_MEMORY_LIMIT,
                 nano_cpus=int(settings.SANDBOX_CPUS * 1e9),
