@@ -218,6 +218,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     secrets_env = {
         "POSTGRES_PASSWORD": secrets.token_hex(12),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+        "FLOWER_USER": "ops",
         "FLOWER_PASSWORD": secrets.token_hex(12),
     }
     # What an operator writes into .env: the model, the hosts, short recovery times for the test.
@@ -435,8 +436,8 @@ def test_the_stack_serves_a_person_and_another_system_through_its_published_port
 
     # Flower answers only with its credentials.
     assert httpx.get(stack.flower_url, timeout=30).status_code == 401
-    assert httpx.get(stack.flower_url, auth=("admin", "wrong"), timeout=30).status_code == 401
-    flower = httpx.get(f"{stack.flower_url}/workers", auth=("admin", stack.env["FLOWER_PASSWORD"]), timeout=30)
+    assert httpx.get(stack.flower_url, auth=(stack.env["FLOWER_USER"], "wrong"), timeout=30).status_code == 401
+    flower = httpx.get(f"{stack.flower_url}/workers", auth=(stack.env["FLOWER_USER"], stack.env["FLOWER_PASSWORD"]), timeout=30)
     assert flower.status_code == 200 and "worker@" in flower.text
 
 
