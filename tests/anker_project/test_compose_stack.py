@@ -36,6 +36,7 @@ import websockets.sync.client
 
 from tests.bootstrap import ROOT, free_port
 from tests.e2e.sse import read_events
+from tests.support.ci import in_ci
 from tests.support.llm_server import ScriptedLLM, ToolCall, text, tool_calls
 
 # The first test's time includes bringing the stack up (a build on a cold cache installs everything).
@@ -48,7 +49,7 @@ UP_TIMEOUT_SECONDS = 1500  # a first build on a cold cache installs every packag
 
 def _need(condition: bool, reason: str) -> None:
     if not condition:
-        if os.environ.get("CI", "").lower() == "true":
+        if in_ci():
             pytest.fail(f"{reason} (required in CI)")
         pytest.skip(reason)
 
