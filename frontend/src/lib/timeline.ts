@@ -4,6 +4,7 @@
  * `seq` is not newer than the last one applied, so replays and reconnects are idempotent.
  */
 import type { FileInfo, SessionStatus } from '@/types/api'
+import type { ApprovalRequest } from '@/types/events'
 import type { PlanStep, SessionEvent, SessionToolEvent } from '@/types/session-events'
 
 export type StepStatus = NonNullable<PlanStep['status']>
@@ -82,6 +83,8 @@ export interface TimelineState {
   /** The server's session status, as last reported. */
   status: SessionStatus | null
   activeStepKey: string | null
+  /** The tool call the turn waits for approval of (the last `wait` event's), while waiting. */
+  approval: ApprovalRequest | null
   /** Bumped on every applied event (drives auto-scroll). */
   version: number
 }
@@ -96,6 +99,7 @@ export function createTimelineState(): TimelineState {
     title: null,
     status: null,
     activeStepKey: null,
+    approval: null,
     version: 0,
   }
 }
@@ -291,9 +295,11 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
       endStreaming(state)
       // Provisional: the status event that follows is authoritative.
       state.status = 'waiting'
+      state.approval = event.approval ?? null
       break
     case 'status':
       state.status = event.status
+      if (event.status !== 'waiting') state.approval = null
       if (event.status !== 'running' && event.status !== 'pending') endStreaming(state)
       break
     default: {

@@ -127,6 +127,15 @@ export function toolLabel(tool: ToolCall, tense: 'auto' | 'present' = 'auto'): T
   return { ...label, verb: PAST[label.verb] ?? label.verb }
 }
 
+/** `mcp_<server>_<tool>`: "Using add (calc)" (a server's name has no underscore). */
+function mcpLabel(tool: ToolCall): ToolLabel {
+  const rest = tool.function.replace(/^mcp_/, '')
+  const cut = rest.indexOf('_')
+  const server = cut > 0 ? rest.slice(0, cut) : 'MCP'
+  const name = cut > 0 ? rest.slice(cut + 1) : rest
+  return { icon: 'tool', verb: 'Using', target: `${name} (${server})`, code: true }
+}
+
 function presentLabel(tool: ToolCall): ToolLabel {
   switch (tool.name) {
     case 'shell':
@@ -139,6 +148,8 @@ function presentLabel(tool: ToolCall): ToolLabel {
       return { icon: 'search', verb: 'Searching', target: str(tool.args, 'query'), code: false }
     case 'message':
       return { icon: 'message', verb: 'Messaging', target: 'you', code: false }
+    case 'mcp':
+      return mcpLabel(tool)
     default:
       return { icon: 'tool', verb: 'Using', target: tool.function, code: true }
   }

@@ -25,6 +25,7 @@ export function createAppRouter(): Router {
         component: () => import('@/layouts/AppLayout.vue'),
         children: [
           { path: '', name: 'home', component: () => import('@/views/HomeView.vue') },
+          { path: 'settings/tools', name: 'tools', component: () => import('@/views/ToolsSettingsView.vue') },
           {
             path: 'chat/:sessionId',
             name: 'chat',
