@@ -129,11 +129,10 @@ export function toolLabel(tool: ToolCall, tense: 'auto' | 'present' = 'auto'): T
 
 /** `mcp_<server>_<tool>`: "Using add (calc)" (a server's name has no underscore). */
 function mcpLabel(tool: ToolCall): ToolLabel {
-  const rest = tool.function.replace(/^mcp_/, '')
+  const rest = tool.function.startsWith('mcp_') ? tool.function.slice(4) : ''
   const cut = rest.indexOf('_')
-  const server = cut > 0 ? rest.slice(0, cut) : 'MCP'
-  const name = cut > 0 ? rest.slice(cut + 1) : rest
-  return { icon: 'tool', verb: 'Using', target: `${name} (${server})`, code: true }
+  if (cut <= 0) return { icon: 'tool', verb: 'Using', target: tool.function, code: true }
+  return { icon: 'tool', verb: 'Using', target: `${rest.slice(cut + 1)} (${rest.slice(0, cut)})`, code: true }
 }
 
 function presentLabel(tool: ToolCall): ToolLabel {
