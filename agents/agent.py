@@ -8,7 +8,6 @@ after a worker crash resumes from the checkpoint and republishes nothing already
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,10 +24,11 @@ from sessions.models import Session
 
 from . import prompts
 from .attachments import attachments_to_sandbox, sandbox_files_to_store
-from .llm import LLM, Completion, LLMStopped, ToolCall, llm_from_settings
-from .memory import AgentState, Message, Plan, memory_checkpoint, memory_load
+from .llm import LLM, Completion, LLMContextLengthError, LLMStopped, ToolCall, llm_from_settings
+from .memory import AgentState, Message, Plan, compact, estimate_tokens, memory_checkpoint, memory_load
 from .models import Turn
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
+from .quirks import ArgumentsError, argument_problem, parse_arguments
 from .reach.turn import ApprovalPending, TurnReach
 from .runtime import TurnContext, TurnOutcome, TurnStopped
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
@@ -375,10 +375,11 @@ class Agent:
         tool = self.tools.get(name)
         toolkit = tool.toolkit if tool else name.split("_", 1)[0]
         try:
-            raw = json.loads(arguments or "{}")
-            shown: dict[str, Any] = raw if isinstance(raw, dict) else {"value": raw}
-        except ValueError:
-            raw, shown = None, {"raw": arguments[:2000]}
+            raw: dict[str, Any] | None = parse_arguments(arguments)  # with one repair round
+            shown: dict[str, Any] = dict(raw or {})
+            problem = ""
+        except ArgumentsError as exc:
+            raw, shown, problem = None, {"raw": arguments[:2000]}, str(exc)
         shown = self.reach.redact(shown)
         calling = ToolEvent(tool_call_id=call_id, name=toolkit, function=name, args=shown, status="calling")
         self.ctx.publish(calling, dedupe_key=f"{self.key}:tool:{call_id}:calling")
@@ -386,8 +387,8 @@ class Agent:
         waiting, content = False, None
         if tool is None:
             error = f"unknown tool '{name}'. Available tools: {', '.join([*self.tools, 'complete_step'])}."
-        elif raw is None or not isinstance(raw, dict):
-            error = "the arguments are not a valid JSON object; send them again as JSON."
+        elif raw is None:
+            error = f"{problem}."
         else:
             error = None
             try:
@@ -397,7 +398,7 @@ class Agent:
                 output, content, waiting = result.output, result.content, result.ends_turn_waiting
                 self.reach.keep_images(name, result.images)
             except ValidationError as exc:
-                error = f"invalid arguments for {name}: {_validation_text(exc)}"
+                error = f"invalid arguments for {name}: {argument_problem(tool.args, exc)}"
             except ToolApiError as exc:
                 error = f"the sandbox refused {name} (HTTP {exc.status}): {exc.message}"
             except ToolFailedError as exc:
@@ -482,12 +483,21 @@ class Agent:
                 f"The task used its {settings.AGENT_MAX_STEPS} model rounds (AGENT_MAX_STEPS) and was ended. "
                 "Send a message to continue from where it stopped, or raise AGENT_MAX_STEPS."
             )
-        completion = self.llm.complete(
-            messages,
-            tools=[t.schema() for t in tools.values()],
-            tool_choice="required",
-            should_stop=self.ctx.stop_requested,
-        )
+        schemas = [t.schema() for t in tools.values()]
+        try:
+            completion = self.llm.complete(
+                messages, tools=schemas, tool_choice="required", should_stop=self.ctx.stop_requested
+            )
+        except LLMContextLengthError:
+            # The model's window is smaller than AGENT_CONTEXT_TOKENS assumed: compact to half, retry once.
+            smaller = compact(messages, budget=estimate_tokens(messages) // 2)
+            if estimate_tokens(smaller) >= estimate_tokens(messages):
+                raise
+            logger.info("turn %s: context too long for the model; compacted and retrying", self.ctx.turn_id)
+            messages[:] = smaller
+            completion = self.llm.complete(
+                messages, tools=schemas, tool_choice="required", should_stop=self.ctx.stop_requested
+            )
         self.ctx.add_usage(completion.prompt_tokens, completion.completion_tokens)
         return completion
 
@@ -530,17 +540,13 @@ def _assistant(completion: Completion) -> Message:
 
 def _parse(tool: Tool[Any], arguments: str) -> tuple[ToolArgs | None, str]:
     try:
-        raw = json.loads(arguments or "{}")
-    except ValueError:
-        return None, "the arguments are not valid JSON"
+        raw = parse_arguments(arguments)
+    except ArgumentsError as exc:
+        return None, str(exc)
     try:
         return tool.args.model_validate(raw), ""
     except ValidationError as exc:
-        return None, f"invalid arguments: {_validation_text(exc)}"
-
-
-def _validation_text(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
+        return None, f"invalid arguments: {argument_problem(tool.args, exc)}"
 
 
 __all__ = ["AgentLimitError", "ToolCall", "run_agent"]

@@ -5,7 +5,7 @@ from django.conf import settings
 from sessions import eventlog
 from sessions.events import MessageEvent, TitleEvent
 
-from .llm import llm_from_settings
+from .llm import LLMContextLengthError, llm_from_settings
 from .prompts import LITE_SYSTEM_PROMPT, TITLE_MAX_CHARS
 from .runtime import TurnContext, TurnOutcome
 from .streaming import TokenStream
@@ -30,8 +30,14 @@ def run_lite(ctx: TurnContext) -> TurnOutcome:
         ctx.publish(TitleEvent(title=title_from_message(ctx.message)), dedupe_key=f"turn:{ctx.turn_id}:title")
     messages = [{"role": "system", "content": LITE_SYSTEM_PROMPT}, *conversation(ctx.session_id, ctx.message_seq)]
     tokens = TokenStream(ctx.publish)
+    llm = llm_from_settings()
     try:
-        completion = llm_from_settings().complete(messages, on_delta=tokens.add, should_stop=ctx.stop_requested)
+        try:
+            completion = llm.complete(messages, on_delta=tokens.add, should_stop=ctx.stop_requested)
+        except LLMContextLengthError:
+            # The history is longer than the model's window: answer from the newest message alone, once.
+            messages = [messages[0], messages[-1]]
+            completion = llm.complete(messages, on_delta=tokens.add, should_stop=ctx.stop_requested)
     finally:
         tokens.close()  # the last frame precedes the final message (or the turn's end)
     ctx.add_usage(completion.prompt_tokens, completion.completion_tokens)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +27,11 @@ PROVIDER_BASES = {
     "openrouter": "https://openrouter.ai/api/v1",
 }
 STOP_POLL_SECONDS = 0.2
+_CONTEXT_PATTERN = re.compile(
+    r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|input is too long|"
+    r"reduce the length|exceeds the (model's )?(max|context)",
+    re.IGNORECASE,
+)
 
 
 class LLMError(Exception):
@@ -46,6 +52,14 @@ class LLMRefusedError(LLMError):
 
 class LLMUnavailableError(LLMError):
     pass
+
+
+class LLMContextLengthError(LLMRefusedError):
+    """The conversation is longer than the model's context window; the caller may compact and retry."""
+
+
+class _CutStreamError(Exception):
+    """The stream ended without a finish_reason: the answer was cut, not finished."""
 
 
 class LLMStopped(Exception):  # noqa: N818 - a signal, not an error
@@ -79,6 +93,9 @@ class Completion:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # What a thinking model sent in `reasoning_content` / `reasoning`: never part of the answer,
+    # never sent back to the model.
+    reasoning: str = ""
 
 
 def llm_config() -> LLMConfig:
@@ -124,6 +141,10 @@ class LLM:
             max_retries=0,
             default_headers=headers,
         )
+        # Set when the server refused tool_choice="required" (vLLM without guided decoding, some
+        # Ollama/LM Studio builds, several OpenRouter routes): later calls send "auto"; the agent's
+        # text nudge covers a model that then answers in text.
+        self.required_refused = False
 
     def complete(
         self,
@@ -134,20 +155,33 @@ class LLM:
         on_delta: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Completion:
-        """Stream one completion. Raises LLMStopped, LLMRefusedError or LLMUnavailableError."""
+        """Stream one completion. Raises LLMStopped, LLMRefusedError (LLMContextLengthError when the
+        conversation is too long) or LLMUnavailableError.
+
+        A failure before the user saw any text is retried (connection errors, 429/5xx, a stream cut
+        without a finish_reason); after that it is reported. A server refusing
+        tool_choice="required" is asked again with "auto" (and remembered)."""
         attempt = 0
         while True:
-            started = False
+            started = False  # text reached the user (on_delta): a retry would show it twice
 
             def delta(text: str) -> None:
                 nonlocal started
-                started = True
                 if on_delta is not None:
+                    started = True
                     on_delta(text)
 
+            choice = tool_choice
+            if choice == "required" and self.required_refused:
+                choice = "auto"
             try:
-                return self._stream_once(messages, tools, tool_choice, delta, should_stop)
-            except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
+                return self._stream_once(messages, tools, choice, delta, should_stop)
+            except (
+                openai.APIConnectionError,
+                openai.RateLimitError,
+                openai.InternalServerError,
+                _CutStreamError,
+            ) as exc:
                 attempt += 1
                 if started or attempt > self.config.max_retries:
                     raise LLMUnavailableError(self._unavailable_message(exc, attempt)) from exc
@@ -155,6 +189,14 @@ class LLM:
                 logger.warning("model call failed (%s), retry %d in %.1fs", type(exc).__name__, attempt, delay)
                 self._sleep(delay, should_stop)
             except openai.APIStatusError as exc:
+                if choice == "required" and tools and _refuses_required(exc):
+                    logger.warning(
+                        "model %s refused tool_choice=required (%s); using auto", self.config.model, exc.status_code
+                    )
+                    self.required_refused = True
+                    continue
+                if _is_context_length(exc):
+                    raise LLMContextLengthError(self._refused_message(exc)) from exc
                 raise LLMRefusedError(self._refused_message(exc)) from exc
 
     def _stream_once(
@@ -211,6 +253,8 @@ class LLM:
             if should_stop():
                 self._close(holder)
                 raise LLMStopped()
+        if result.finish_reason is None:
+            raise _CutStreamError("the stream ended without a finish_reason")
         result.tool_calls = [calls[i] for i in sorted(calls)]
         return result
 
@@ -222,6 +266,9 @@ class LLM:
             result.completion_tokens = int(usage.completion_tokens or 0)
         for choice in chunk.choices or []:
             delta = choice.delta
+            thinking = _reasoning_of(delta)
+            if thinking:
+                result.reasoning += thinking
             if delta is not None and delta.content:
                 result.content += delta.content
                 on_delta(delta.content)
@@ -286,6 +333,12 @@ class LLM:
         return f"The model provider refused the request (HTTP {status}: {detail})."
 
     def _unavailable_message(self, exc: Exception, attempts: int) -> str:
+        if isinstance(exc, _CutStreamError):
+            return (
+                f"The model's answer was cut off (the stream from {self.config.base_url} ended without a "
+                f"finish reason) after {attempts} attempt(s). Try again; if it keeps happening, check the "
+                "model server's logs and its output-length limit."
+            )
         if isinstance(exc, openai.APIStatusError):
             what = f"HTTP {exc.status_code}: {self._provider_detail(exc)}"
         elif isinstance(exc, openai.APITimeoutError):
@@ -293,6 +346,45 @@ class LLM:
         else:
             what = f"could not connect to {self.config.base_url}"
         return f"The model provider is unavailable ({what}) after {attempts} attempt(s). Try again later."
+
+
+def _reasoning_of(delta: Any) -> str:
+    """A thinking model's reasoning delta: `reasoning_content` (DeepSeek, vLLM, LM Studio) or
+    `reasoning` (OpenRouter, Ollama). The SDK keeps such unknown fields as extra attributes."""
+    if delta is None:
+        return ""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _error_text(exc: openai.APIStatusError) -> tuple[str, str, str]:
+    body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    inner: dict[str, Any] = error if isinstance(error, dict) else body
+    message, code, param = inner.get("message"), inner.get("code"), inner.get("param")
+    return (
+        message if isinstance(message, str) else str(exc.message),
+        code if isinstance(code, str) else "",
+        param if isinstance(param, str) else "",
+    )
+
+
+def _refuses_required(exc: openai.APIStatusError) -> bool:
+    """A 400/422 about tool_choice: the server does not support "required"."""
+    if exc.status_code not in (400, 422):
+        return False
+    message, _code, param = _error_text(exc)
+    return param == "tool_choice" or "tool_choice" in message or "tool choice" in message.lower()
+
+
+def _is_context_length(exc: openai.APIStatusError) -> bool:
+    if exc.status_code not in (400, 413, 422):
+        return False
+    message, code, _param = _error_text(exc)
+    return code in ("context_length_exceeded", "string_above_max_length") or bool(_CONTEXT_PATTERN.search(message))
 
 
 def model_problem() -> str | None:

@@ -39,6 +39,9 @@ class TextReply:
     chunk_size: int = 4
     delay_per_chunk: float = 0.0
     usage: tuple[int, int] | None = None
+    reasoning: str | None = None  # streamed first, in the `reasoning_field` delta field (thinking models)
+    reasoning_field: str = "reasoning_content"  # DeepSeek/vLLM: reasoning_content; OpenRouter/Ollama: reasoning
+    finish: bool = True  # False: the stream ends ([DONE]) without ever sending a finish_reason
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class ToolCallsReply:
     chunk_size: int = 4
     usage: tuple[int, int] | None = None
     delay_per_chunk: float = 0.0
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
+    finish: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,17 +95,34 @@ Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply | DropReply
 
 
 def text(
-    content: str, *, chunk_size: int = 4, delay_per_chunk: float = 0.0, usage: tuple[int, int] | None = None
+    content: str,
+    *,
+    chunk_size: int = 4,
+    delay_per_chunk: float = 0.0,
+    usage: tuple[int, int] | None = None,
+    reasoning: str | None = None,
+    reasoning_field: str = "reasoning_content",
+    finish: bool = True,
 ) -> TextReply:
-    """Assistant text; streamed in ``chunk_size``-char deltas. ``usage=(prompt, completion)``, else estimated."""
-    return TextReply(content, max(1, chunk_size), delay_per_chunk, usage)
+    """Assistant text; streamed in ``chunk_size``-char deltas. ``usage=(prompt, completion)``, else estimated.
+
+    ``reasoning`` is sent first in the ``reasoning_field`` delta field (``reasoning_content`` or ``reasoning``);
+    ``finish=False`` ends the stream cleanly without a ``finish_reason`` (a cut answer)."""
+    return TextReply(content, max(1, chunk_size), delay_per_chunk, usage, reasoning, reasoning_field, finish)
 
 
 def tool_calls(
-    calls: Sequence[ToolCall], content: str | None = None, *, chunk_size: int = 4, usage: tuple[int, int] | None = None
+    calls: Sequence[ToolCall],
+    content: str | None = None,
+    *,
+    chunk_size: int = 4,
+    usage: tuple[int, int] | None = None,
+    reasoning: str | None = None,
+    reasoning_field: str = "reasoning_content",
+    finish: bool = True,
 ) -> ToolCallsReply:
     """Native tool calls (``finish_reason="tool_calls"``); arguments stream in ``chunk_size``-char fragments."""
-    return ToolCallsReply(tuple(calls), content, max(1, chunk_size), usage)
+    return ToolCallsReply(tuple(calls), content, max(1, chunk_size), usage, 0.0, reasoning, reasoning_field, finish)
 
 
 def error(
@@ -374,6 +397,8 @@ class _LLMHandler(JSONHandler):
 
     def _completion(self, body: dict, reply: TextReply | ToolCallsReply) -> dict:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None, "annotations": []}
+        if reply.reasoning is not None:
+            message[reply.reasoning_field] = reply.reasoning
         finish, produced = "stop", reply.content or ""
         if isinstance(reply, ToolCallsReply):
             message["tool_calls"] = [
@@ -409,6 +434,8 @@ class _LLMHandler(JSONHandler):
             frame(json.dumps({**envelope, "choices": [choice], **({"usage": None} if include_usage else {})}))
 
         chunk({"role": "assistant", "content": None if reply.content is None else "", "refusal": None})
+        for piece in _pieces(reply.reasoning or "", reply.chunk_size):
+            chunk({"content": None, reply.reasoning_field: piece})
         for piece in _pieces(reply.content or "", reply.chunk_size):
             if reply.delay_per_chunk and not self.owner.sleep(reply.delay_per_chunk, self.connection):
                 raise _DroppedError
@@ -431,7 +458,8 @@ class _LLMHandler(JSONHandler):
                 chunk({"tool_calls": [{"index": i, "function": {"arguments": fragment}}]})
             produced += call.arguments_json
         if complete:
-            chunk({}, "tool_calls" if isinstance(reply, ToolCallsReply) else "stop")
+            if reply.finish:
+                chunk({}, "tool_calls" if isinstance(reply, ToolCallsReply) else "stop")
             if include_usage:
                 frame(json.dumps({**envelope, "choices": [], "usage": _usage(body, produced, reply.usage)}))
             frame("[DONE]")
