@@ -60,10 +60,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs-seed"),  # seed 000's path
     path("admin/login/", throttled_admin_login, name="admin-login"),  # brute-force limits first
     path("admin/", admin.site.urls),
     path("", spa_index),
-    re_path(r"^(?!api/|admin/|static/)(?P<route>.*)$", spa_index),
+    re_path(r"^(?!api/|admin/|static/|docs$)(?P<route>.*)$", spa_index),
 ]
 
 handler404 = "anker_project.envelope.handler404"

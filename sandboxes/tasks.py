@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import sandbox_destroy, sandbox_pool_refill, sandboxes_reap
+from .services import sandbox_create, sandbox_destroy, sandbox_pool_refill, sandboxes_reap
 
 
 @shared_task(name="sandboxes.reap")
@@ -18,3 +18,9 @@ def pool_refill() -> int:
 @shared_task(name="sandboxes.destroy")
 def destroy(sandbox_id: str) -> bool:
     return sandbox_destroy(sandbox_id=sandbox_id)
+
+
+@shared_task(name="sandboxes.create_for_pool")
+def create_for_pool() -> str:
+    """One more ready sandbox in the warm pool (the sandbox manager's POST); its id."""
+    return str(sandbox_create().pk)

@@ -3,9 +3,13 @@
 from django.urls import path
 
 from .apis import SessionFileApi, SessionShellApi, SessionVncTicketApi
+from .manager_apis import SandboxManagerApi, SandboxManagerDetailApi
 
 urlpatterns = [
     path("sessions/<str:session_id>/shell", SessionShellApi.as_view(), name="session-shell"),
     path("sessions/<str:session_id>/file", SessionFileApi.as_view(), name="session-file"),
     path("sessions/<str:session_id>/vnc/ticket", SessionVncTicketApi.as_view(), name="session-vnc-ticket"),
+    # The sandbox manager (staff only; a 404 for everyone else).
+    path("sandboxes", SandboxManagerApi.as_view(), name="sandboxes"),
+    path("sandboxes/<str:sandbox_id>", SandboxManagerDetailApi.as_view(), name="sandbox-detail"),
 ]
