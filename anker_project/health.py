@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .mongo import get_db
+from .principal import principal_of
 from .redis_client import get_redis
 
 WORKER_PING_SECONDS = 1.0
@@ -136,7 +137,12 @@ class HealthApi(APIView):
         if processes is not None:
             healthy = healthy and all(state.startswith("running") for state in processes.values())
         data: dict[str, Any] = {"status": "up" if healthy else "down"}
-        if request.user.is_authenticated and request.user.is_staff:
+        # Staff signed in as themselves: an API key of a staff member is another system, not staff.
+        if (
+            request.user.is_authenticated
+            and request.user.is_staff
+            and not principal_of(request.user, request.auth).is_api_key
+        ):
             data.update(results)
             if processes is not None:
                 data["processes"] = processes

@@ -94,3 +94,17 @@ def test_repeated_health_calls_broadcast_one_worker_ping_per_cache_period(
 
     assert statuses == [503, 503, 503, 503]  # no worker runs in this test
     assert pings == 1
+
+
+@pytest.mark.django_db
+def test_an_api_key_of_a_staff_member_gets_no_report(mongo_down: None) -> None:
+    from jobs.models import JobApiKey
+
+    _, raw = JobApiKey.objects.create_key(owner=make_user("ops-bot", is_staff=True), name="monitor")
+    key_client = APIClient()
+    key_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+
+    response = key_client.get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json()["data"] == {"status": "down"}
