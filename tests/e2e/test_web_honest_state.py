@@ -197,11 +197,12 @@ def test_tool_rows_after_an_answer_come_after_it_also_after_a_reload(
 
 def shell_output(stack: Stack, page: Page, session_id: str) -> str:
     """The last command's output in the sandbox's `main` shell, read through Anker's shell API."""
-    token = page.evaluate("() => localStorage.getItem('anker.access_token')")
+    # The page's own session cookie, and the CSRF token Django set beside it (as the web app sends it).
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     response = page.request.post(
         f"{stack.base_url}/api/v1/sessions/{session_id}/shell",
         data={"session_id": "main"},
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"X-CSRFToken": csrf, "Referer": stack.base_url + "/"},
     )
     assert response.status == 200, response.text()
     body: dict[str, Any] = response.json()
