@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anker_project.errors import ApplicationError, ConflictError
-from sandboxes.services import sandbox_release_for_session
+from sandboxes.services import SandboxUnavailableError, sandbox_release_for_session
 from sessions.events import DoneEvent, ErrorEvent, MessageEvent, StatusEvent, WaitEvent
 from sessions.files import file_get, files_delete_of_session
 from sessions.models import Session, SessionMode, SessionStatus
@@ -239,6 +239,8 @@ def _execute(ctx: TurnContext, lock_lost: threading.Event) -> str:
         return _finish(ctx, TurnStatus.CANCELLED, reason=ctx.stop_reason or StopReason.STOP)
     except (LLMError, AgentLimitError) as exc:
         return _finish(ctx, TurnStatus.FAILED, error=exc.user_message)
+    except SandboxUnavailableError as exc:  # says why (not ready in time, image missing, ...)
+        return _finish(ctx, TurnStatus.FAILED, error=exc.message)
     except Exception as exc:
         logger.exception("turn %s crashed", ctx.turn_id)
         message = (

@@ -1,5 +1,6 @@
 """`WS /api/v1/sessions/{id}/vnc?ticket=...`: relays the session's sandbox screen (RFB over
-WebSocket, subprotocol `binary`) to and from its websockify. Thin: the ticket is checked by
+WebSocket, subprotocol `binary`) to and from the `/vnc` relay of the sandbox's tool API (which
+wants the sandbox's bearer token). Thin: the ticket is checked by
 `vnc_ticket_redeem`, view-only input is dropped by `rfb.ViewOnlyFilter`."""
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ def _redeem(ticket: str, session_id: str, principal: Principal | None) -> VncGra
     return vnc_ticket_redeem(ticket=ticket, session_id=session_id, socket_principal=principal)
 
 
-async def _connect_upstream(url: str) -> Any:
-    """A Docker sandbox's websockify is a ws:// URL; a local jail's is a unix socket (`ws+unix:PATH`)."""
+async def _connect_upstream(url: str, token: str) -> Any:
+    """A Docker sandbox's relay is `ws://ADDRESS:PORT/vnc`; a local jail's is its tool API's unix
+    socket (`ws+unix:PATH`)."""
     options: dict[str, Any] = {
+        "additional_headers": {"Authorization": f"Bearer {token}"},
         "subprotocols": [websockets.Subprotocol(SUBPROTOCOL)],
         "open_timeout": UPSTREAM_OPEN_TIMEOUT_SECONDS,
         "max_size": MAX_UPSTREAM_MESSAGE_BYTES,
@@ -48,7 +51,7 @@ async def _connect_upstream(url: str) -> Any:
         "ping_interval": None,
     }
     if url.startswith("ws+unix:"):
-        return await websockets.unix_connect(url.removeprefix("ws+unix:"), "ws://sandbox/websockify", **options)
+        return await websockets.unix_connect(url.removeprefix("ws+unix:"), "ws://sandbox/vnc", **options)
     return await websockets.connect(url, **options)
 
 
@@ -67,9 +70,9 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
             await self.close(code=refused.code)
             return
         try:
-            self.upstream = await _connect_upstream(grant.vnc_ws_url)
+            self.upstream = await _connect_upstream(grant.vnc_ws_url, grant.token)
         except (OSError, TimeoutError, websockets.WebSocketException):
-            logger.warning("VNC of session %s: the sandbox's websockify did not answer", session_id)
+            logger.warning("VNC of session %s: the sandbox's VNC relay did not answer", session_id)
             await self.close(code=CLOSE_UPSTREAM_FAILED)
             return
         self.view_filter = ViewOnlyFilter() if grant.view_only else None

@@ -51,47 +51,70 @@ class _RefusedError(Exception):
         self.status, self.reason, self.message = status, reason, message
 
 
+# What one proxy serving a whole Docker sandbox network (not one jail) may hold at once.
+SHARED_MAX_CONNECTIONS = 1024
+
+
 class EgressProxy:
     """Serves one sandbox's egress on `socket_path` (mode 0600) until closed or until the
-    socket file disappears (the sandbox's directory was removed by another process)."""
+    socket file disappears (the sandbox's directory was removed by another process); or, with
+    `tcp_address`, the Docker sandboxes' egress on a TCP address until closed."""
 
     def __init__(
         self,
-        socket_path: str,
+        socket_path: str = "",
         *,
         allow_private: bool = False,
         connect_ports: frozenset[int] | None = frozenset({443}),
         max_connections: int = 64,
         idle_seconds: float = IDLE_TIMEOUT_SECONDS,
+        tcp_address: tuple[str, int] | None = None,
     ) -> None:
-        """`connect_ports`: where CONNECT tunnels may go; None allows every port."""
+        """`connect_ports`: where CONNECT tunnels may go; None allows every port.
+        `tcp_address`: listen on this (host, port) instead of a unix socket (the Docker
+        backend's sandbox network; the sandboxes' firewall lets them reach only it). Such a
+        proxy serves every sandbox of the network: `max_connections` is then their total."""
         self.socket_path, self.allow_private, self.connect_ports = socket_path, allow_private, connect_ports
         self.idle_seconds = idle_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(socket_path)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(socket_path)
-        os.chmod(socket_path, 0o600)
-        self._listener.listen(64)
+        if tcp_address is not None:
+            self._listener = socket.create_server(tcp_address, backlog=64)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path)
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(socket_path)
+            os.chmod(socket_path, 0o600)
+            self._listener.listen(64)
         self._listener.settimeout(ACCEPT_POLL_SECONDS)
         self._closed = threading.Event()
         threading.Thread(target=self._accept, name="egress-proxy", daemon=True).start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The TCP address it listens on (with `tcp_address`)."""
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    def serve_forever(self) -> None:
+        """Block until closed (the `sandbox_egress_proxy` command)."""
+        self._closed.wait()
 
     def close(self) -> None:
         self._closed.set()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self._listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
+        if self.socket_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket_path)
 
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
-                if not os.path.exists(self.socket_path):
+                if self.socket_path and not os.path.exists(self.socket_path):
                     break  # the sandbox is gone
                 continue
             except OSError:

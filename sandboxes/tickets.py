@@ -39,7 +39,8 @@ class TicketRefused(Exception):  # noqa: N818 - a refusal, with the WebSocket cl
 
 @dataclass(frozen=True)
 class VncGrant:
-    vnc_ws_url: str
+    vnc_ws_url: str  # the sandbox tool API's /vnc relay
+    token: str  # the sandbox's bearer token, for the relay
     view_only: bool
 
 
@@ -86,4 +87,4 @@ def vnc_ticket_redeem(*, ticket: str, session_id: str, socket_principal: Princip
     sandbox = sandbox_for_session(session_id=session_id)
     if sandbox is None or not sandbox.vnc_ws_url:
         raise TicketRefused(CLOSE_NO_SANDBOX, NO_SANDBOX_MESSAGE if sandbox is None else "this sandbox has no screen")
-    return VncGrant(vnc_ws_url=sandbox.vnc_ws_url, view_only=bool(claims.get("v")))
+    return VncGrant(vnc_ws_url=sandbox.vnc_ws_url, token=sandbox.token, view_only=bool(claims.get("v")))

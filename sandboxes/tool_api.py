@@ -35,6 +35,7 @@ class ToolApiClient:
 
     def __init__(self, base_url: str, token: str, *, uds: str | None = None, timeout: float = 30.0) -> None:
         self.timeout = timeout
+        self._authorization = f"Bearer {token}"
         transport = httpx.HTTPTransport(uds=uds) if uds else None
         self._client = httpx.Client(
             base_url=base_url if not uds else "http://sandbox",
@@ -42,6 +43,10 @@ class ToolApiClient:
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_SECONDS),
             transport=transport,
         )
+
+    def relay_headers(self) -> dict[str, str]:
+        """Headers for the tool API's WebSocket relays (/cdp, /vnc), opened by other clients."""
+        return {"Authorization": self._authorization}
 
     def __repr__(self) -> str:  # never the token
         return f"ToolApiClient({self._client.base_url!s})"

@@ -67,8 +67,11 @@ class BrowserSession:
     thread (`run`), and the turn's thread stays synchronous.
     """
 
-    def __init__(self, cdp_url: str) -> None:
+    def __init__(self, cdp_url: str, *, headers: dict[str, str] | None = None) -> None:
+        """`cdp_url`: the sandbox's CDP relay (`ws://ADDRESS:PORT/cdp`, or `ws+unix:PATH` for a
+        local jail's tool API socket), reached with `headers` (the sandbox's bearer token)."""
         self.cdp_url = cdp_url
+        self.headers = headers or {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="browser")
         self._playwright: Playwright | None = None
         self._page: Page | None = None
@@ -83,18 +86,22 @@ class BrowserSession:
             return self._page
         if self._playwright is None:
             self._playwright = sync_playwright().start()
-        browser = self._playwright.chromium.connect_over_cdp(self._cdp_http_url(), timeout=CONNECT_TIMEOUT_MS)
+        browser = self._playwright.chromium.connect_over_cdp(
+            self._cdp_endpoint(), headers=self.headers, timeout=CONNECT_TIMEOUT_MS
+        )
         context = browser.contexts[0] if browser.contexts else browser.new_context()
         self._page = self._adopt(context.pages[0] if context.pages else context.new_page())
         return self._page
 
-    def _cdp_http_url(self) -> str:
-        """A local sandbox's CDP is a unix socket (`unix:PATH`): bridge it to a loopback port."""
-        if not self.cdp_url.startswith("unix:"):
+    def _cdp_endpoint(self) -> str:
+        """A local jail's tool API is a unix socket (`ws+unix:PATH`), which Playwright cannot
+        open: bridge it to a loopback port (a plain pipe: the relay behind it wants the token).
+        The WebSocket URL is built here, never taken from what the sandbox's Chromium reports."""
+        if not self.cdp_url.startswith("ws+unix:"):
             return self.cdp_url
         if self._bridge is None:
-            self._bridge = UnixSocketBridge(self.cdp_url.removeprefix("unix:"))
-        return self._bridge.url
+            self._bridge = UnixSocketBridge(self.cdp_url.removeprefix("ws+unix:"))
+        return self._bridge.url.replace("http://", "ws://", 1) + "/cdp"
 
     def _adopt(self, page: Page) -> Page:
         page.bring_to_front()  # the tab the agent drives is the one on the screen (VNC)
@@ -200,7 +207,7 @@ def _session(env: ToolEnv) -> BrowserSession:
     if not env.sandbox.cdp_url:
         raise ToolFailedError("this sandbox has no browser")
     if env.browser is None:
-        env.browser = BrowserSession(env.sandbox.cdp_url)
+        env.browser = BrowserSession(env.sandbox.cdp_url, headers=env.sandbox.tool_api.relay_headers())
     return env.browser
 
 

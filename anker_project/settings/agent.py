@@ -29,7 +29,8 @@ SANDBOX_BACKEND = env_or("SANDBOX_BACKEND", "local")  # docker | local | attache
 SANDBOX_IMAGE = env_or("SANDBOX_IMAGE", "anker-sandbox:latest")
 SANDBOX_NAME_PREFIX = env_or("SANDBOX_NAME_PREFIX", "anker-sandbox")
 SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
-SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="")
+# The Docker network sandboxes run on (created internal, inter-container traffic off, when missing).
+SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="") or "anker-sandboxes"
 SANDBOX_POOL_SIZE = env.int("SANDBOX_POOL_SIZE", default=0)
 
 # Agent mode (agents/agent.py, agents/tools/).
@@ -84,6 +85,9 @@ if SANDBOX_LOCAL_NETWORK not in ("proxy", "none"):
     raise ImproperlyConfigured(f"SANDBOX_LOCAL_NETWORK must be proxy or none, not {SANDBOX_LOCAL_NETWORK!r}")
 # Let the egress proxy reach loopback and private addresses too (tests, trusted networks only).
 SANDBOX_EGRESS_ALLOW_PRIVATE = env.bool("SANDBOX_EGRESS_ALLOW_PRIVATE", default=False)
+# Docker sandboxes' way out: "" = an egress proxy served by the worker on SANDBOX_NETWORK's
+# gateway (the worker runs on the Docker host); "host:port" = the egress-proxy service; "none".
+SANDBOX_EGRESS_PROXY = env.str("SANDBOX_EGRESS_PROXY", default="").strip()
 # Ports CONNECT tunnels (HTTPS) may reach, comma-separated; "*" (None here) for every port.
 _connect_ports = env.str("SANDBOX_EGRESS_CONNECT_PORTS", default="443").strip()
 try:

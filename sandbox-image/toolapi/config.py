@@ -24,8 +24,8 @@ class Settings:
     max_console_records: int
     hostname: str
     display: str | None
-    cdp_port: int
-    vnc_ws_port: int
+    cdp_port: int  # Chromium's DevTools, on 127.0.0.1 only
+    vnc_socket: str  # x11vnc's unix socket
     expected_services: frozenset[str]
 
 
@@ -52,7 +52,7 @@ def _expected_services(display: str | None) -> frozenset[str]:
             guessed.add("x")
         if os.environ.get("CDP_PORT"):
             guessed.add("cdp")
-        if os.environ.get("VNC_WS_PORT"):
+        if os.environ.get("VNC_SOCKET"):
             guessed.add("vnc")
         return frozenset(guessed)
     names = {part.strip() for part in raw.split(",") if part.strip()}
@@ -94,8 +94,8 @@ def load_settings() -> Settings:
         max_console_records=_int_env("TOOLAPI_MAX_CONSOLE_RECORDS", 50, 1),
         hostname=os.environ.get("TOOLAPI_HOSTNAME") or socket.gethostname(),
         display=display,
-        cdp_port=_int_env("CDP_PORT", 9222, 1),
-        vnc_ws_port=_int_env("VNC_WS_PORT", 6080, 1),
+        cdp_port=_int_env("CDP_PORT", 9229, 1),
+        vnc_socket=os.environ.get("VNC_SOCKET") or "/tmp/anker-desktop/vnc.sock",
         expected_services=_expected_services(display),
     )
 

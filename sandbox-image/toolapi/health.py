@@ -17,7 +17,7 @@ def check(settings: Settings) -> models.HealthResult:
     expected = settings.expected_services
     x = _state("x" in expected, lambda: _x_ok(settings.display))
     cdp = _state("cdp" in expected, lambda: _cdp_ok(settings.cdp_port))
-    vnc = _state("vnc" in expected, lambda: _tcp_ok(settings.vnc_ws_port))
+    vnc = _state("vnc" in expected, lambda: _unix_ok(settings.vnc_socket))
     states = {"x": x, "cdp": cdp, "vnc": vnc}
     ready = all(states[name] == "ok" for name in expected)
     return models.HealthResult(x=x, cdp=cdp, vnc=vnc, ready=ready)
@@ -53,6 +53,8 @@ def _cdp_ok(port: int) -> bool:
     return response.status == 200 and "Browser" in json.loads(body)
 
 
-def _tcp_ok(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT_SECONDS):
-        return True
+def _unix_ok(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT_SECONDS)
+        sock.connect(path)
+    return True

@@ -6,7 +6,9 @@ import hmac
 import json
 import logging
 import os
+import socket
 import socketserver
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from . import health, models
+from . import health, models, relay
 from .config import Settings
 from .errors import ApiError
 from .files import FileService, Readable
@@ -42,6 +44,8 @@ class App:
         self.mcp = McpManager(settings, shell_env(settings))
         self.redactor = Redactor({})
         self._token = settings.token.encode("utf-8")
+        self._refused_lock = threading.Lock()
+        self.refused = 0  # requests turned away for a missing or wrong token, since start
 
     def set_env(self, req: models.EnvSetRequest) -> models.EnvSetResult:
         # The values are secrets: every response from now on is redacted of them.
@@ -53,6 +57,11 @@ class App:
         if not header or not header.startswith("Bearer "):
             return False
         return hmac.compare_digest(header[len("Bearer ") :].strip().encode("utf-8"), self._token)
+
+    def count_refused(self) -> int:
+        with self._refused_lock:
+            self.refused += 1
+            return self.refused
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ METHODS: dict[str, str] = {path: "POST" for path in JSON_ROUTES} | {
     "/file/upload": "POST",
     "/file/download": "GET",
     "/health": "GET",
+    "/cdp": "GET",  # WebSocket upgrades, relayed to the desktop (relay.py)
+    "/vnc": "GET",
 }
 
 
@@ -124,6 +135,11 @@ class Handler(BaseHTTPRequestHandler):
         app = self.server.app
         try:
             if not app.authorized(self.headers.get("Authorization")):
+                refused = app.count_refused()
+                log.warning(
+                    "refused %s %s from %s: missing or invalid bearer token (%d refused since start)",
+                    self.command, self._route, self.address_string(), refused,
+                )  # fmt: skip
                 raise ApiError(401, "missing or invalid bearer token")
             method = METHODS.get(url.path)
             if method is None:
@@ -131,7 +147,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.command != method:
                 raise ApiError(405, f"{url.path} accepts {method} only, not {self.command}")
             query = parse_qs(url.query, keep_blank_values=True)
-            if url.path == "/health":
+            if url.path in ("/cdp", "/vnc"):
+                self._relay(app, url.path)
+            elif url.path == "/health":
                 self._send_ok(health.check(app.settings))
             elif url.path == "/file/download":
                 self._download(app, _one(query, "path"))
@@ -167,6 +185,22 @@ class Handler(BaseHTTPRequestHandler):
                 self._status,
                 (time.monotonic() - started) * 1000,
             )
+
+    def _relay(self, app: App, path: str) -> None:
+        if not relay.is_upgrade(self.headers):
+            raise ApiError(400, f"{path} is a WebSocket endpoint: send an Upgrade: websocket request")
+        if self._has_body():
+            raise ApiError(400, f"{path} takes no request body")
+        # From here the connection belongs to the relay: no keep-alive, no idle timeout (a
+        # live view or a CDP session can be quiet for minutes).
+        self.close_connection = True
+        self.connection.settimeout(None)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if path == "/cdp":
+            self._status = relay.relay_cdp(self.connection, self.rfile, self.headers, app.settings.cdp_port)
+        else:
+            relay.relay_vnc(self.connection, self.rfile, self.headers, app.settings.vnc_socket)
+            self._status = 101
 
     # --- bodies -------------------------------------------------------------
 

@@ -103,4 +103,4 @@ def wait_until_ready(
             if not alive():
                 raise SandboxStartError(f"the sandbox exited while starting ({last})")
             time.sleep(0.1)
-    raise SandboxStartError(f"the sandbox was not ready within {timeout:.0f} s ({last})")
+    raise SandboxStartError(f"the sandbox was not ready within {timeout:g} s ({last})")

@@ -3,12 +3,20 @@ imports the `docker` SDK.
 
 Containers are named `<SANDBOX_NAME_PREFIX>-<uuid>` and labelled `anker.sandbox=<uuid>`,
 `anker.prefix=<prefix>`; they run unprivileged with no new privileges, under memory, CPU and
-pids limits, and publish the tool API (8080), websockify (6080) and CDP (9222) on 127.0.0.1
-only, on random host ports. The engine is DOCKER_HOST (or Docker's default socket).
+pids limits, on SANDBOX_NETWORK (created `internal`, with inter-container traffic off, when
+it does not exist). Nothing is published: the backend reaches the tool API (the one port that
+listens, bearer token on every request; CDP and VNC through its /cdp and /vnc relays) at the
+container's address on that network, the address the engine gave it, never one the sandbox
+reports. Before the sandbox is handed out, `anker-seal`, run by a one-shot helper container
+that joins its network namespace as root with NET_ADMIN, firewalls it: in, only the tool API's
+port; out, only the egress proxy (SANDBOX_EGRESS_PROXY, which applies the same public-address
+policy as the local backend's). The sandbox itself holds no capability at all.
+The engine is DOCKER_HOST (or Docker's default socket).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import socket
@@ -18,7 +26,9 @@ from django.conf import settings
 from docker.client import DockerClient
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
 
+from ..egress import EgressProxy
 from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
 
 logger = logging.getLogger(__name__)
@@ -30,12 +40,17 @@ LABEL_CREATED_BY = "anker.created-by"  # the host name of the process that start
 # its `sandbox-image` service: `docker compose down` removes it with the stack, `up` leaves it be.
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SANDBOX_LABELS = {"com.docker.compose.service": "sandbox-image", "com.docker.compose.oneoff": "True"}
-TOOL_API_PORT, VNC_WS_PORT, CDP_PORT = "8080/tcp", "6080/tcp", "9222/tcp"
+LABEL_NETWORK = "anker.sandbox-network"
+TOOL_API_PORT = 8080
 IMAGE_HOME = "/home/ubuntu"
 ENGINE_TIMEOUT_SECONDS = 30
+SEAL_COMMAND = "/opt/anker/bin/anker-seal"
+BUILD_HINT = "build it on this host with: SANDBOX_IMAGE={image} sandbox-image/build.sh"
 
 _client_lock = threading.Lock()
 _client: DockerClient | None = None
+_egress_lock = threading.Lock()
+_egress: EgressProxy | None = None  # this process's egress proxy, when SANDBOX_EGRESS_PROXY is empty
 
 
 class DockerUnavailableError(SandboxStartError):
@@ -80,15 +95,94 @@ def engine_available() -> bool:
         return False
 
 
+def sandbox_network() -> Network:
+    """SANDBOX_NETWORK, created when missing: a bridge that is `internal` (no route out of it)
+    with inter-container traffic off. Compose creates its own (internal, see docker-compose.yml)."""
+    name = settings.SANDBOX_NETWORK
+    try:
+        return engine().networks.get(name)
+    except NotFound:
+        pass
+    try:
+        return engine().networks.create(
+            name,
+            driver="bridge",
+            internal=True,
+            check_duplicate=True,
+            options={"com.docker.network.bridge.enable_icc": "false"},
+            labels={LABEL_NETWORK: "1"},
+        )
+    except APIError:  # created by a concurrent worker meanwhile
+        return engine().networks.get(name)
+
+
+def _gateway(network: Network) -> str:
+    try:
+        return str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+    except (KeyError, IndexError, TypeError) as exc:
+        raise SandboxStartError(f"network {network.name} has no IPv4 gateway") from exc
+
+
+def egress_address(network: Network) -> tuple[str, int] | None:
+    """Where this host's sandboxes reach the egress proxy (an IPv4 address and port), or None
+    when they get no network (SANDBOX_EGRESS_PROXY=none)."""
+    global _egress
+    configured = settings.SANDBOX_EGRESS_PROXY
+    if configured == "none":
+        return None
+    if configured:
+        host, _, port = configured.rpartition(":")
+        try:
+            infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+        except (OSError, ValueError) as exc:
+            raise SandboxStartError(f"SANDBOX_EGRESS_PROXY {configured!r} does not resolve: {exc}") from exc
+        return str(infos[0][4][0]), int(port)
+    # Served by this process on the network's gateway: the Docker host's side of the bridge.
+    with _egress_lock:
+        if _egress is None:
+            ports = settings.SANDBOX_EGRESS_CONNECT_PORTS
+            try:
+                _egress = EgressProxy(
+                    tcp_address=(_gateway(network), 0),
+                    allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE,
+                    connect_ports=None if ports is None else frozenset(ports),
+                )
+            except OSError as exc:
+                raise SandboxStartError(
+                    f"cannot serve the sandboxes' egress proxy on {_gateway(network)} ({exc}); this worker does "
+                    "not run on the Docker host: set SANDBOX_EGRESS_PROXY to the egress-proxy service (host:port)"
+                ) from exc
+            logger.info("egress proxy for Docker sandboxes on %s:%d", *_egress.address)
+        return _egress.address
+
+
+def _proxy_env(proxy: tuple[str, int] | None) -> dict[str, str]:
+    if proxy is None:
+        return {}
+    url = f"http://{proxy[0]}:{proxy[1]}"
+    return {
+        "http_proxy": url,
+        "https_proxy": url,
+        "HTTP_PROXY": url,
+        "HTTPS_PROXY": url,
+        "no_proxy": "localhost,127.0.0.1,::1",
+        "NO_PROXY": "localhost,127.0.0.1,::1",
+        # <-loopback>: pages' requests to 127.0.0.1 go to the proxy too, which refuses them.
+        "CHROME_EXTRA_FLAGS": f"--proxy-server={url} --proxy-bypass-list=<-loopback>",
+    }
+
+
 class DockerBackend:
     name = "docker"
 
     def isolation(self) -> str:
+        egress = settings.SANDBOX_EGRESS_PROXY or "this worker's egress proxy"
         return (
             f"docker container ({settings.SANDBOX_IMAGE}): own namespaces and filesystem, unprivileged, "
             f"no-new-privileges, memory {settings.SANDBOX_MEMORY_LIMIT}, {settings.SANDBOX_CPUS} CPUs, "
-            f"{settings.SANDBOX_PIDS_LIMIT} pids; ports on 127.0.0.1 only"
-            + (f"; network {settings.SANDBOX_NETWORK}" if settings.SANDBOX_NETWORK else "")
+            f"{settings.SANDBOX_PIDS_LIMIT} pids; network {settings.SANDBOX_NETWORK}, firewalled: in only the "
+            f"tool API (token), out only "
+            + ("nothing (SANDBOX_EGRESS_PROXY=none)" if egress == "none" else f"{egress} (public addresses)")
         )
 
     @staticmethod
@@ -102,36 +196,48 @@ class DockerBackend:
             return None
 
     def create(self, sandbox_id: str) -> SandboxEndpoint:
-        token = secrets.token_urlsafe(32)
-        network = settings.SANDBOX_NETWORK or None
+        image = settings.SANDBOX_IMAGE
         try:
-            container = engine().containers.run(
-                settings.SANDBOX_IMAGE,
+            engine().images.get(image)  # never pull: no registry has it, and a pull can hang
+        except ImageNotFound as exc:
+            raise SandboxStartError(
+                f"the sandbox image {image} is not on this Docker host; " + BUILD_HINT.format(image=image)
+            ) from exc
+        except DockerException as exc:
+            raise SandboxStartError(f"docker could not look up the sandbox image: {exc}") from exc
+        network = sandbox_network()
+        proxy = egress_address(network)
+        token = secrets.token_urlsafe(32)
+        try:
+            container = engine().containers.create(
+                image,
                 name=self._name(sandbox_id),
-                detach=True,
                 labels={**deployment_labels(), LABEL_SANDBOX: sandbox_id, LABEL_PREFIX: settings.SANDBOX_NAME_PREFIX},
-                environment={"TOOLAPI_TOKEN": token, "TOOLAPI_ROOT": settings.SANDBOX_DOCKER_TOOLAPI_ROOT},
+                environment={
+                    "TOOLAPI_TOKEN": token,
+                    "TOOLAPI_ROOT": settings.SANDBOX_DOCKER_TOOLAPI_ROOT,
+                    **_proxy_env(proxy),
+                },
                 mem_limit=settings.SANDBOX_MEMORY_LIMIT,
                 nano_cpus=int(settings.SANDBOX_CPUS * 1e9),
                 pids_limit=settings.SANDBOX_PIDS_LIMIT,
                 shm_size=settings.SANDBOX_SHM_SIZE,
                 privileged=False,
                 security_opt=["no-new-privileges"],
-                network=network,
-                ports={
-                    TOOL_API_PORT: ("127.0.0.1", None),
-                    VNC_WS_PORT: ("127.0.0.1", None),
-                    CDP_PORT: ("127.0.0.1", None),
-                },
+                cap_drop=["ALL"],  # user 1000 needs none; the firewall is set from outside (_seal)
+                network=network.name,
             )
+            container.start()
         except ImageNotFound as exc:
             self.destroy(sandbox_id)
-            raise SandboxStartError(f"image {settings.SANDBOX_IMAGE} is missing: run sandbox-image/build.sh") from exc
+            raise SandboxStartError(
+                f"the sandbox image {image} is not on this Docker host; " + BUILD_HINT.format(image=image)
+            ) from exc
         except DockerException as exc:
             self.destroy(sandbox_id)
             raise SandboxStartError(f"docker could not start the sandbox: {exc}") from exc
         try:
-            endpoint = self._endpoint(container, token)
+            endpoint = self._endpoint(container, network, token, sealed_for=proxy)
             wait_until_ready(
                 endpoint,
                 timeout=settings.SANDBOX_START_TIMEOUT_SECONDS,
@@ -142,28 +248,58 @@ class DockerBackend:
             raise
         return endpoint
 
-    def _endpoint(self, container: Container, token: str) -> SandboxEndpoint:
+    def _endpoint(
+        self, container: Container, network: Network, token: str, *, sealed_for: tuple[str, int] | None
+    ) -> SandboxEndpoint:
         container.reload()
-        net = container.attrs["NetworkSettings"]
-        if settings.SANDBOX_NETWORK:
-            # Reached over the private network (e.g. the worker runs in the same compose network).
-            address = net["Networks"][settings.SANDBOX_NETWORK]["IPAddress"]
-            ports = {TOOL_API_PORT: 8080, VNC_WS_PORT: 6080, CDP_PORT: 9222}
-        else:
-            address = "127.0.0.1"
-            try:
-                ports = {key: int(net["Ports"][key][0]["HostPort"]) for key in (TOOL_API_PORT, VNC_WS_PORT, CDP_PORT)}
-            except (KeyError, TypeError, IndexError) as exc:
-                raise SandboxStartError("the container published no ports (did it exit at once?)") from exc
+        try:
+            address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        except (KeyError, TypeError) as exc:
+            raise SandboxStartError("the container has no address on the sandbox network (did it exit?)") from exc
+        if not address:
+            raise SandboxStartError("the container has no address on the sandbox network (did it exit?)")
+        self._seal(container, sealed_for)
+        base = f"{address}:{TOOL_API_PORT}"
         return SandboxEndpoint(
-            tool_api_url=f"http://{address}:{ports[TOOL_API_PORT]}",
+            tool_api_url=f"http://{base}",
             tool_api_socket=None,
             token=token,
-            cdp_url=f"http://{address}:{ports[CDP_PORT]}",
-            vnc_ws_url=f"ws://{address}:{ports[VNC_WS_PORT]}/websockify",
+            cdp_url=f"ws://{base}/cdp",
+            vnc_ws_url=f"ws://{base}/vnc",
             home=IMAGE_HOME,
-            services=("x", "cdp", "vnc", "net"),
+            services=("x", "cdp", "vnc") + (("egress",) if sealed_for is not None else ()),
         )
+
+    def _seal(self, container: Container, proxy: tuple[str, int] | None) -> None:
+        """Firewall the container's network namespace from a one-shot helper that joins it as
+        root with NET_ADMIN (the sandbox itself holds no capability, so nothing in it can undo
+        the rules). A sandbox that cannot be sealed is never used."""
+        ip, port = proxy if proxy is not None else ("none", 0)
+        helper: Container | None = None
+        try:
+            helper = engine().containers.run(
+                settings.SANDBOX_IMAGE,
+                name=f"{container.name}-seal",
+                entrypoint=[SEAL_COMMAND],
+                command=[ip, str(port), str(TOOL_API_PORT)],
+                user="0",
+                network_mode=f"container:{container.id}",
+                cap_drop=["ALL"],
+                cap_add=["NET_ADMIN"],
+                security_opt=["no-new-privileges"],
+                labels={LABEL_PREFIX: settings.SANDBOX_NAME_PREFIX},
+                detach=True,
+            )
+            code = int(helper.wait(timeout=ENGINE_TIMEOUT_SECONDS).get("StatusCode", -1))
+            output = helper.logs().decode(errors="replace").strip()[-300:]
+        except (DockerException, OSError) as exc:
+            raise SandboxStartError(f"could not seal the sandbox's network: {exc}") from exc
+        finally:
+            if helper is not None:
+                with contextlib.suppress(DockerException):
+                    helper.remove(force=True)
+        if code != 0:
+            raise SandboxStartError(f"could not seal the sandbox's network (exit {code}): {output}")
 
     def destroy(self, sandbox_id: str) -> None:
         container = self._find(sandbox_id)

@@ -10,14 +10,15 @@ process and dies with the worker. Without bwrap on PATH it refuses to start unle
 SANDBOX_LOCAL_ALLOW_UNJAILED=true, and then says so loudly: an unjailed sandbox is only a
 directory and a process, with the worker's user, files and network.
 
-The desktop (SANDBOX_LOCAL_DESKTOP, default auto: when the host has Xvfb, x11vnc, websockify,
-socat and Chromium): the jail runs the image's services under supervisord (sandbox-image/local/
-supervisord.conf), which restarts any that dies. The jail has no network, so its loopback ports
-are out of the host's reach: CDP and websockify are re-exposed as unix sockets next to the tool
-API's (`cdp.sock`, `vnc.sock`, in a directory only Anker's user can enter). The endpoint names
-them `unix:PATH` and `ws+unix:PATH`; the browser tool bridges the first to a loopback port for
-Playwright for the length of a turn, the VNC proxy connects to the second directly. Without the
-desktop the tool API's health says `absent` for x, cdp and vnc and the agent has no browser.
+The desktop (SANDBOX_LOCAL_DESKTOP, default auto: when the host has Xvfb, x11vnc and
+Chromium): the jail runs the image's services under supervisord (sandbox-image/local/
+supervisord.conf), which restarts any that dies. The host reaches CDP and VNC only through the
+tool API's authenticated `/cdp` and `/vnc` relays on `api.sock` (in a directory only Anker's
+user can enter); the endpoint names that socket `ws+unix:PATH`. Inside the jail x11vnc listens
+on a unix socket only and Chromium's pages are denied loopback (`--proxy-bypass-list=<-loopback>`
+sends them to the proxy, which refuses loopback), so a page cannot speak VNC or CDP to its own
+desktop. Without the desktop the tool API's health says `absent` for x, cdp and vnc and the
+agent has no browser.
 """
 
 from __future__ import annotations
@@ -48,15 +49,12 @@ logger = logging.getLogger(__name__)
 
 JAIL_HOME = "/workspace"
 SOCKET_NAME = "api.sock"
-CDP_SOCKET_NAME = "cdp.sock"
-VNC_SOCKET_NAME = "vnc.sock"
 JAIL_DESKTOP_ENV = {
     "DISPLAY": ":99",
     "SCREEN_GEOMETRY": "1280x800x24",
     "CHROME_CDP_INTERNAL_PORT": "9229",
-    "CDP_PORT": "9229",  # what the tool API's health probes, inside the jail
-    "VNC_PORT": "5900",
-    "VNC_WS_PORT": "6080",
+    "CDP_PORT": "9229",  # what the tool API's health probes and /cdp relays to, inside the jail
+    "VNC_SOCKET": "/tmp/anker-desktop/vnc.sock",  # x11vnc's, in the jail's private /tmp
     "TOOLAPI_SERVICES": "x,cdp,vnc",
     "TOOLAPI_LOG_DIR": "/run/toolapi/logs",
 }
@@ -64,8 +62,6 @@ JAIL_DESKTOP_ENV = {
 DESKTOP_PROGRAMS = {
     "XVFB_BIN": ("Xvfb",),
     "X11VNC_BIN": ("x11vnc",),
-    "WEBSOCKIFY_BIN": ("websockify",),
-    "SOCAT_BIN": ("socat",),
     "CHROMIUM_BIN": ("/usr/lib/chromium/chromium", "chromium", "chromium-browser"),
 }
 PR_SET_PDEATHSIG = 1
@@ -79,6 +75,10 @@ _children: dict[str, subprocess.Popen[bytes]] = {}
 _proxies: dict[str, EgressProxy] = {}  # egress proxies this process serves, by sandbox
 EGRESS_SOCKET_NAME = "egress.sock"
 JAIL_PROXY_URL = "http://127.0.0.1:3128"
+# Chromium's pages never reach the jail's loopback directly: with the egress proxy they go to it
+# (which refuses loopback); without one, to a port where nothing listens.
+NO_LOOPBACK = "--proxy-bypass-list=<-loopback>"
+CHROME_NO_NETWORK_FLAGS = f"--proxy-server=http://127.0.0.1:9 {NO_LOOPBACK}"
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -200,7 +200,7 @@ class LocalBackend:
         _, missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)
         if missing:
             return "no desktop, missing: " + ", ".join(missing)
-        return "desktop: Xvfb, Chromium (CDP) and VNC in the jail, reached over unix sockets"
+        return "desktop: Xvfb, Chromium (CDP) and VNC in the jail, reached through the tool API's relays"
 
     def _dir(self, sandbox_id: str) -> Path:
         return self.root / str(uuid.UUID(sandbox_id))  # a UUID: never a path outside root
@@ -259,8 +259,8 @@ class LocalBackend:
             tool_api_url="http://sandbox",
             tool_api_socket=str(socket_path),
             token=token,
-            cdp_url=f"unix:{run_dir / CDP_SOCKET_NAME}" if desktop else None,
-            vnc_ws_url=f"ws+unix:{run_dir / VNC_SOCKET_NAME}" if desktop else None,
+            cdp_url=f"ws+unix:{socket_path}" if desktop else None,
+            vnc_ws_url=f"ws+unix:{socket_path}" if desktop else None,
             home=home,
             services=(("x", "cdp", "vnc") if desktop else ())
             + (("egress",) if bwrap is not None and settings.SANDBOX_LOCAL_NETWORK == "proxy" else ()),
@@ -333,7 +333,7 @@ class LocalBackend:
             "--ro-bind", str(source / "local" / "supervisord.conf"), "/opt/anker/supervisord.conf",
             python, "-m", "supervisor.supervisord", "--nodaemon", "--configuration", "/opt/anker/supervisord.conf",
         ]  # fmt: skip
-        env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, **desktop)
+        env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, CHROME_EXTRA_FLAGS=CHROME_NO_NETWORK_FLAGS, **desktop)
         env["TOOLAPI_LIMITS"] = "".join(f"{arg} " for arg in jail_limits.inner_argv())  # not Chromium's
         return argv, env, JAIL_HOME
 
@@ -358,7 +358,7 @@ class LocalBackend:
             HTTPS_PROXY=JAIL_PROXY_URL,
             no_proxy="localhost,127.0.0.1,::1",
             NO_PROXY="localhost,127.0.0.1,::1",
-            CHROME_EXTRA_FLAGS=f"--proxy-server={JAIL_PROXY_URL}",
+            CHROME_EXTRA_FLAGS=f"--proxy-server={JAIL_PROXY_URL} {NO_LOOPBACK}",
         )
 
     def _unjailed(self, workspace: Path, socket_path: Path, token: str) -> tuple[list[str], dict[str, str], str]:

@@ -1,6 +1,6 @@
 """The local backend's desktop: Xvfb, Chromium and VNC in a bubblewrap jail with no network,
-reached over unix sockets; the browser tool drives it through the same Playwright path as a
-Docker sandbox's. Real jails, real Chromium."""
+reached only through the tool API's authenticated relays on its unix socket; the browser tool
+drives it through the same Playwright path as a Docker sandbox's. Real jails, real Chromium."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def client(endpoint: SandboxEndpoint) -> ToolApiClient:
     return ToolApiClient(endpoint.tool_api_url, endpoint.token, uds=endpoint.tool_api_socket)
 
 
+def browser(endpoint: SandboxEndpoint) -> BrowserSession:
+    return BrowserSession(str(endpoint.cdp_url), headers={"Authorization": f"Bearer {endpoint.token}"})
+
+
 def workspace(sandbox_id: str) -> Path:
     return Path(settings.SANDBOX_LOCAL_DIR) / sandbox_id / "workspace"
 
@@ -63,19 +67,22 @@ def jail_processes(sandbox_id: str) -> set[int]:
     return tree
 
 
-def test_a_desktop_jail_runs_chromium_and_vnc_behind_private_unix_sockets(
+def test_a_desktop_jail_runs_chromium_and_vnc_behind_its_tool_apis_private_socket(
     desktop: tuple[str, SandboxEndpoint],
 ) -> None:
     sandbox_id, endpoint = desktop
     assert endpoint.services == ("x", "cdp", "vnc", "egress")
     run_dir = Path(settings.SANDBOX_LOCAL_DIR) / sandbox_id / "run"
-    assert endpoint.cdp_url == f"unix:{run_dir}/cdp.sock"
-    assert endpoint.vnc_ws_url == f"ws+unix:{run_dir}/vnc.sock"
+    # CDP and VNC are the /cdp and /vnc relays of the tool API's socket: no socket of their own.
+    assert endpoint.cdp_url == endpoint.vnc_ws_url == f"ws+unix:{run_dir}/api.sock"
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700  # only Anker's user reaches the sockets
-    for name in ("api.sock", "cdp.sock", "vnc.sock"):
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_socket()) == ["api.sock", "egress.sock"]
+    for name in ("api.sock", "egress.sock"):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600, name
     with client(endpoint) as api:
-        assert api.health() == {"toolapi": "ok", "x": "ok", "cdp": "ok", "vnc": "ok", "ready": True}
+        assert api.health() == {
+            "toolapi": "ok", "x": "ok", "cdp": "ok", "vnc": "ok", "ready": True
+        }  # fmt: skip
     assert "desktop: Xvfb, Chromium (CDP) and VNC" in get_backend("local").isolation()
 
 
@@ -85,20 +92,21 @@ def test_the_browser_tool_drives_the_jails_chromium_and_its_tab_outlives_the_tur
     sandbox_id, endpoint = desktop
     (workspace(sandbox_id) / "page.html").write_text("<title>Inside the jail</title><h1>Anker</h1>")
 
-    first = BrowserSession(str(endpoint.cdp_url))
+    first = browser(endpoint)
     try:
         title = first.run(lambda page: (page.goto("file:///workspace/page.html"), page.title())[1])
         heading = first.run(lambda page: page.inner_text("h1"))
-        bridge_url = first._cdp_http_url()
+        bridge_url = first._cdp_endpoint()
     finally:
         first.close()
     assert (title, heading) == ("Inside the jail", "Anker")
-    port = int(bridge_url.rsplit(":", 1)[1])
+    assert bridge_url.startswith("ws://127.0.0.1:") and bridge_url.endswith("/cdp")
+    port = int(bridge_url.removesuffix("/cdp").rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):  # the turn's bridge is gone with the turn
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
     # The next turn (or the user taking over) finds the same tab where the agent left it.
-    second = BrowserSession(str(endpoint.cdp_url))
+    second = browser(endpoint)
     try:
         assert second.run(lambda page: page.url) == "file:///workspace/page.html"
     finally:
@@ -138,7 +146,7 @@ def test_the_jails_chromium_browses_through_the_egress_proxy_which_refuses_priva
             settings.SANDBOX_EGRESS_ALLOW_PRIVATE = allow_private
             sandbox_id = str(uuid.uuid4())
             endpoint = backend.create(sandbox_id)
-            session = BrowserSession(str(endpoint.cdp_url))
+            session = browser(endpoint)
             try:
                 response = session.run(lambda page: page.goto(url))
                 assert response is not None
@@ -171,7 +179,7 @@ def test_the_supervisor_restarts_a_chromium_that_dies(desktop: tuple[str, Sandbo
             time.sleep(0.1)
         assert went_down, "chromium never went down"
         assert api.health()["cdp"] == "ok", "chromium was not restarted"
-    session = BrowserSession(str(endpoint.cdp_url))
+    session = browser(endpoint)
     try:
         assert session.run(lambda page: page.evaluate("1 + 1")) == 2
     finally:
@@ -211,7 +219,9 @@ def test_desktop_on_refuses_to_start_without_its_programs_and_auto_starts_withou
     try:
         assert (endpoint.cdp_url, endpoint.vnc_ws_url, endpoint.services) == (None, None, ("egress",))
         with client(endpoint) as api:
-            assert api.health() == {"toolapi": "ok", "x": "absent", "cdp": "absent", "vnc": "absent", "ready": True}
+            assert api.health() == {
+                "toolapi": "ok", "x": "absent", "cdp": "absent", "vnc": "absent", "ready": True
+            }  # fmt: skip
     finally:
         backend.destroy(sandbox_id)
 

@@ -3,6 +3,7 @@ started by OUR backends, so the backends' wiring (token, root, socket, ports) is
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -68,6 +69,12 @@ def test_the_contract_suite_passes_against_a_local_jail(jail: None) -> None:
     assert counts["passed"] > 50
 
 
+def sandbox_subnet() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    from sandboxes.backends.docker import sandbox_network
+
+    return ipaddress.ip_network(sandbox_network().attrs["IPAM"]["Config"][0]["Subnet"])
+
+
 @pytest.mark.docker
 def test_the_contract_suite_passes_against_a_docker_sandbox(settings: object) -> None:
     settings.SANDBOX_DOCKER_TOOLAPI_ROOT = "/home/ubuntu"  # type: ignore[attr-defined]  # the full contract
@@ -75,8 +82,11 @@ def test_the_contract_suite_passes_against_a_docker_sandbox(settings: object) ->
     sandbox_id = str(uuid.uuid4())
     endpoint = backend.create(sandbox_id)
     try:
-        assert endpoint.tool_api_url.startswith("http://127.0.0.1:")
-        assert endpoint.cdp_url is not None and endpoint.cdp_url.startswith("http://127.0.0.1:")
+        # Reached at the address the engine gave it on the sandbox network; CDP and VNC only
+        # through the tool API's relays.
+        address = endpoint.tool_api_url.removeprefix("http://").removesuffix(":8080")
+        assert ipaddress.ip_address(address) in sandbox_subnet()
+        assert (endpoint.cdp_url, endpoint.vnc_ws_url) == (f"ws://{address}:8080/cdp", f"ws://{address}:8080/vnc")
         result = run_contract_suite(endpoint, root="/home/ubuntu", services="x,cdp,vnc")
     finally:
         backend.destroy(sandbox_id)

@@ -56,8 +56,8 @@ def fake_services(target: Target, tmp_path: Path) -> Iterator[dict[str, object]]
         pytest.skip("starts its own server; only for the local target")
     cdp = HTTPServer(("127.0.0.1", 0), _CdpHandler)
     threading.Thread(target=cdp.serve_forever, daemon=True).start()
-    vnc = socket.socket()
-    vnc.bind(("127.0.0.1", 0))
+    vnc = socket.socket(socket.AF_UNIX)
+    vnc.bind(str(tmp_path / "vnc.sock"))
     vnc.listen()
     # An X display number nobody uses, with its socket made by us.
     x_dir = Path("/tmp/.X11-unix")
@@ -75,7 +75,7 @@ def fake_services(target: Target, tmp_path: Path) -> Iterator[dict[str, object]]
             "TOOLAPI_SERVICES": "x,cdp,vnc",
             "DISPLAY": f":{display}",
             "CDP_PORT": str(cdp.server_address[1]),
-            "VNC_WS_PORT": str(vnc.getsockname()[1]),
+            "VNC_SOCKET": str(tmp_path / "vnc.sock"),
         },
     )
     services = {"url": url, "token": token, "cdp": cdp, "vnc": vnc, "x": x, "x_path": x_dir / f"X{display}"}
