@@ -416,3 +416,42 @@ def test_a_turn_whose_sandbox_is_not_ready_in_time_ends_with_an_error_that_says_
     assert Turn.objects.get(pk=turn.id).error == error["error"]
     assert list(Sandbox.objects.filter(session_id=session.id).values_list("status", flat=True)) == ["failed"]
     assert get_backend("docker").list() == []  # destroyed, not left running
+
+
+@pytest.fixture
+def egress_service() -> Iterator[tuple[str, int]]:
+    """The compose `egress-proxy` service's command, listening on the sandbox network's gateway."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.bootstrap import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "sandbox_egress_proxy", "--host", gateway_address(), "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "test-" + "k" * 40},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("sandbox egress proxy listening on "), line
+    host, port = line.split()[-1].rsplit(":", 1)
+    yield host, int(port)
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
+
+
+@pytest.mark.docker
+def test_docker_sandboxes_go_out_through_the_egress_proxy_service_when_one_is_configured(
+    docker_sandboxes: Sandboxes, egress_service: tuple[str, int], settings: Any
+) -> None:
+    host, port = egress_service
+    settings.SANDBOX_EGRESS_PROXY = f"{host}:{port}"
+    endpoint = docker_sandboxes.create()
+
+    out = shell(endpoint, "echo proxy=$https_proxy; curl -s -m 10 -w ' [%{http_code}]' http://169.254.169.254/")
+
+    assert f"proxy=http://{host}:{port}\n" in out, out
+    assert f"{REFUSAL} 169.254.169.254" in out and out.rstrip().endswith("[403]"), out
