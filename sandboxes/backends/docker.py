@@ -28,7 +28,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from ..egress import EgressProxy
+from ..egress import SHARED_MAX_CONNECTIONS, EgressProxy
 from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def egress_address(network: Network) -> tuple[str, int] | None:
                     tcp_address=(_gateway(network), 0),
                     allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE,
                     connect_ports=None if ports is None else frozenset(ports),
+                    max_connections=SHARED_MAX_CONNECTIONS,
                 )
             except OSError as exc:
                 raise SandboxStartError(

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from sandboxes.egress import EgressProxy
+from sandboxes.egress import SHARED_MAX_CONNECTIONS, EgressProxy
 
 
 class Command(BaseCommand):
@@ -32,6 +32,7 @@ class Command(BaseCommand):
             tcp_address=(options["host"], options["port"]),
             allow_private=settings.SANDBOX_EGRESS_ALLOW_PRIVATE,
             connect_ports=None if ports is None else frozenset(ports),
+            max_connections=SHARED_MAX_CONNECTIONS,
         )
 
         def stop(signum: int, frame: FrameType | None) -> None:
