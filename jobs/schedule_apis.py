@@ -89,6 +89,7 @@ class ScheduleRunSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     job_id = serializers.UUIDField(allow_null=True)
     job_status = serializers.CharField(allow_null=True)
+    session_id = serializers.CharField(allow_null=True, help_text="The session of the job this run started.")
     created_at = serializers.DateTimeField()
 
 

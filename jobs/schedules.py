@@ -94,6 +94,7 @@ def schedule_run_view(run: ScheduleRun) -> dict[str, Any]:
         "error": run.error or None,
         "job_id": str(run.job_id) if run.job_id else None,
         "job_status": run.job.status if run.job is not None else None,
+        "session_id": run.job.session_id if run.job is not None else None,
         "created_at": _iso(run.created_at),
     }
 

@@ -28,6 +28,7 @@ export type IconName =
   | 'arrow-down'
   | 'hand'
   | 'sparkle'
+  | 'clock'
   | 'folder'
   | 'external'
 
@@ -59,6 +60,7 @@ export const ICON_PATHS: Record<IconName, string[]> = {
   logout: ['M15 4h4v16h-4', 'M10 8l-4 4l4 4', 'M6 12h10'],
   'arrow-down': ['M12 5v14', 'M6 13l6 6l6-6'],
   hand: ['M8 13V6.5a1.5 1.5 0 0 1 3 0V12', 'M11 11V4.5a1.5 1.5 0 0 1 3 0V11', 'M14 11V6.5a1.5 1.5 0 0 1 3 0V14a7 7 0 0 1-7 7h-.5a6 6 0 0 1-4.6-2.2L3.5 16a1.6 1.6 0 0 1 2.4-2.1L8 16'],
+  clock: ['M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z', 'M12 7v5l3 2'],
   sparkle: ['M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z', 'M19 16l.7 1.8l1.8.7l-1.8.7L19 21l-.7-1.8l-1.8-.7l1.8-.7z'],
   folder: ['M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z'],
   external: ['M14 4h6v6', 'M20 4l-9 9', 'M18 14v5a1 1 0 0 1-1 1H5a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1h5'],

@@ -32,6 +32,7 @@ export function createAppRouter(): Router {
             component: () => import('@/views/ChatView.vue'),
             props: true,
           },
+          { path: 'schedules', name: 'schedules', component: () => import('@/views/SchedulesView.vue') },
         ],
       },
       { path: '/:pathMatch(.*)*', redirect: '/' },
