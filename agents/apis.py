@@ -19,7 +19,7 @@ from sessions import apis as sessions_apis
 from sessions import eventlog
 from sessions.apis import SessionItemSerializer
 from sessions.selectors import session_get, session_history, session_list_item
-from sessions.services import session_mark_read, session_rename
+from sessions.services import session_rename
 from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq, session_events, sse_frame
 
 from .llm import model_problem
@@ -115,8 +115,8 @@ class SessionDetailApi(APIView):
         ),
     )
     def get(self, request: Request, session_id: str) -> Response:
+        # Reading writes nothing: marking read is `POST /sessions/{id}/read` (or watching the WebSocket).
         session = session_get(principal=request_principal(request), session_id=session_id)
-        session_mark_read(session=session)
         return ok(
             {
                 "session_id": session.id,

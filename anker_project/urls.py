@@ -17,6 +17,7 @@ from agents.apis import (
 from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
+from sessions.apis import SessionReadApi
 from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi
 
 from .admin_login import throttled_admin_login
@@ -36,6 +37,7 @@ api_v1 = [
     path("sessions/<str:session_id>/stop", SessionStopApi.as_view(), name="session-stop"),
     path("sessions/<str:session_id>/chat", SessionChatApi.as_view(), name="session-chat"),
     path("sessions/<str:session_id>/retry", SessionRetryApi.as_view(), name="session-retry"),
+    path("sessions/<str:session_id>/read", SessionReadApi.as_view(), name="session-read"),
     path("sessions/<str:session_id>/files", SessionFilesApi.as_view(), name="session-files"),
     path("files", FileUploadApi.as_view(), name="files"),
     path("files/<str:file_id>/download", FileDownloadApi.as_view(), name="file-download"),

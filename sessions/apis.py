@@ -1,4 +1,4 @@
-"""Session collection endpoints of the seed's API: create and list."""
+"""Session collection endpoints of the seed's API (create and list), and marking a session read."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -10,8 +10,8 @@ from anker_project.envelope import ok
 from anker_project.principal import request_principal
 
 from .models import SessionMode, SessionOrigin, SessionStatus
-from .selectors import session_list, session_list_item
-from .services import session_create
+from .selectors import session_get, session_list, session_list_item
+from .services import session_create, session_mark_read
 
 
 class SessionItemSerializer(serializers.Serializer):
@@ -52,3 +52,18 @@ class SessionCollectionApi(APIView):
         serializer.is_valid(raise_exception=True)
         session = session_create(owner_id=principal.user_id, mode=serializer.validated_data["mode"])
         return ok({"session_id": session.id})
+
+
+class SessionReadApi(APIView):
+    """`POST /sessions/{id}/read`: the one HTTP call that clears the unread count (GETs never write).
+    The session WebSocket does the same as its documented side effect: a watched session is read."""
+
+    @extend_schema(
+        summary="Mark a session read (its unread message count becomes 0)",
+        request=None,
+        responses=SessionItemSerializer,
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        session = session_get(principal=request_principal(request), session_id=session_id)
+        session_mark_read(session=session)
+        return ok(session_list_item(session))

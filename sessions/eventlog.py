@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
-from .mongo import get_db
+from anker_project.mongo import get_db
 
 # How many sessions' heads a process remembers; a forgotten one costs one read.
 _HEADS_MAX = 10_000

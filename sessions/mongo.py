@@ -1,15 +1,12 @@
 """The conversation's collections in Mongo: the event log's indexes.
 
 The client is the ground's adapter, `anker_project.mongo`; `ChatSessionsConfig.ready()`
-registers `ensure_event_indexes` with it. `get_db` is re-exported for this app's event log.
+registers `ensure_event_indexes` with it. Code that reads or writes Mongo imports
+`anker_project.mongo.get_db` directly.
 """
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-
-from anker_project.mongo import get_db
-
-__all__ = ["ensure_event_indexes", "get_db"]
 
 
 def ensure_event_indexes(db: Database) -> None:

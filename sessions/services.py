@@ -53,8 +53,10 @@ def session_rename(*, session: Session, title: str) -> Session:
 
 
 def session_mark_read(*, session: Session) -> None:
-    if session.unread_message_count:
-        Session.objects.filter(pk=session.pk).update(unread_message_count=0, revision=F("revision") + 1)
+    # Compare-and-set: only a session with something unread changes (and bumps its revision once).
+    if Session.objects.filter(pk=session.pk, unread_message_count__gt=0).update(
+        unread_message_count=0, revision=F("revision") + 1
+    ):
         session.refresh_from_db()
         _notify_list(session)
 

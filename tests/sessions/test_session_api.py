@@ -62,7 +62,7 @@ def test_list_shows_only_the_callers_sessions_with_the_seed_fields(
     assert item["mode"] == "lite"
 
 
-def test_get_returns_the_history_without_token_deltas_and_marks_it_read(alice_client: APIClient) -> None:
+def test_get_returns_the_history_without_token_deltas_and_writes_nothing(alice_client: APIClient) -> None:
     session_id = create(alice_client)
     event_publish(session_id, MessageEvent(role="user", content="hi"))
     from sessions.events import MessageDeltaEvent
@@ -70,6 +70,7 @@ def test_get_returns_the_history_without_token_deltas_and_marks_it_read(alice_cl
     event_publish(session_id, MessageDeltaEvent(delta="Hel"))
     event_publish(session_id, MessageEvent(role="assistant", content="Hello"))
     assert Session.objects.get(pk=session_id).unread_message_count == 1
+    revision_before = Session.objects.get(pk=session_id).revision
 
     response = alice_client.get(f"/api/v1/sessions/{session_id}")
 
@@ -83,7 +84,41 @@ def test_get_returns_the_history_without_token_deltas_and_marks_it_read(alice_cl
         ("message", 3, "Hello"),
     ]
     assert data["events"][0]["data"]["event_id"] == "1"
+    # A GET never writes: the session stays unread until the reader says it read it.
+    session = Session.objects.get(pk=session_id)
+    assert (session.unread_message_count, session.revision) == (1, revision_before)
+
+
+def test_post_read_marks_the_session_read_and_answers_its_list_item(alice_client: APIClient) -> None:
+    session_id = create(alice_client)
+    event_publish(session_id, MessageEvent(role="user", content="hi"))
+    event_publish(session_id, MessageEvent(role="assistant", content="Hello"))
+    assert Session.objects.get(pk=session_id).unread_message_count == 1
+
+    response = alice_client.post(f"/api/v1/sessions/{session_id}/read")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["code"], body["msg"]) == (0, "success")
+    item = body["data"]
+    assert (item["session_id"], item["latest_message"], item["unread_message_count"]) == (session_id, "Hello", 0)
     assert Session.objects.get(pk=session_id).unread_message_count == 0
+
+
+def test_marking_another_users_session_read_is_404_and_leaves_it_unread(
+    alice_client: APIClient, bob_client: APIClient
+) -> None:
+    session_id = create(alice_client)
+    event_publish(session_id, MessageEvent(role="user", content="hi"))
+    event_publish(session_id, MessageEvent(role="assistant", content="Hello"))
+    revision_before = Session.objects.get(pk=session_id).revision
+
+    response = bob_client.post(f"/api/v1/sessions/{session_id}/read")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": 404, "msg": "Session not found", "data": None}
+    session = Session.objects.get(pk=session_id)
+    assert (session.unread_message_count, session.revision) == (1, revision_before)
 
 
 def test_another_users_session_is_404_for_every_endpoint(alice_client: APIClient, bob_client: APIClient) -> None:
@@ -193,11 +228,13 @@ def test_every_summary_change_bumps_the_sessions_revision(alice_client: APIClien
     seen.append(revision())
     event_publish(session_id, MessageEvent(role="assistant", content="hello"))
     seen.append(revision())
-    alice_client.get(f"/api/v1/sessions/{session_id}")  # marks it read
+    alice_client.get(f"/api/v1/sessions/{session_id}")  # reading writes nothing
+    seen.append(revision())
+    alice_client.post(f"/api/v1/sessions/{session_id}/read")  # marks it read
     seen.append(revision())
     alice_client.patch(f"/api/v1/sessions/{session_id}", {"title": "Greetings"}, format="json")
     seen.append(revision())
-    alice_client.get(f"/api/v1/sessions/{session_id}")  # nothing unread: no change
+    alice_client.post(f"/api/v1/sessions/{session_id}/read")  # nothing unread: no change
     seen.append(revision())
 
-    assert seen == [0, 1, 2, 3, 4, 4]
+    assert seen == [0, 1, 2, 2, 3, 4, 4]

@@ -34,7 +34,10 @@ export async function listSessions(): Promise<SessionItem[]> {
   return data.sessions
 }
 
-/** Title, status and mode. The events themselves come from the session WebSocket. */
+/**
+ * Title, status and mode; reading writes nothing. The events come from the session WebSocket,
+ * which marks the session read.
+ */
 export function getSession(sessionId: string): Promise<SessionDetail> {
   return apiRequest<SessionDetail>(`/sessions/${enc(sessionId)}`)
 }
