@@ -27,6 +27,7 @@ class Settings:
     cdp_port: int  # Chromium's DevTools, on 127.0.0.1 only
     vnc_socket: str  # x11vnc's unix socket
     expected_services: frozenset[str]
+    desktop_supervisor: str | None = None  # supervisord's socket when the desktop starts on demand
 
 
 def _int_env(name: str, default: int, minimum: int) -> int:
@@ -97,6 +98,7 @@ def load_settings() -> Settings:
         cdp_port=_int_env("CDP_PORT", 9229, 1),
         vnc_socket=os.environ.get("VNC_SOCKET") or "/tmp/anker-desktop/vnc.sock",
         expected_services=_expected_services(display),
+        desktop_supervisor=os.environ.get("TOOLAPI_DESKTOP_SUPERVISOR") or None,
     )
 
 

@@ -14,6 +14,17 @@ PROBE_TIMEOUT_SECONDS = 1.0
 
 
 def check(settings: Settings) -> models.HealthResult:
+    """Health as /health reports it: an on-demand desktop not yet started is `idle` (and ready)."""
+    from . import desktop
+
+    if not desktop.started(settings):
+        idle = {name: ("idle" if name in settings.expected_services else "absent") for name in ("x", "cdp", "vnc")}
+        return models.HealthResult(x=idle["x"], cdp=idle["cdp"], vnc=idle["vnc"], ready=True)
+    return probe(settings)
+
+
+def probe(settings: Settings) -> models.HealthResult:
+    """Probe every expected service."""
     expected = settings.expected_services
     x = _state("x" in expected, lambda: _x_ok(settings.display))
     cdp = _state("cdp" in expected, lambda: _cdp_ok(settings.cdp_port))

@@ -226,7 +226,7 @@ class FileUploadResult(BaseModel):
 
 # --- health -----------------------------------------------------------------
 
-ServiceState = Literal["ok", "down", "absent"]
+ServiceState = Literal["ok", "down", "absent", "idle"]  # idle: on demand, not started yet
 
 
 class HealthResult(BaseModel):
@@ -234,7 +234,7 @@ class HealthResult(BaseModel):
     x: ServiceState
     cdp: ServiceState
     vnc: ServiceState
-    ready: bool  # every expected service is ok
+    ready: bool  # every expected service is ok (or idle: it starts on the first /cdp or /vnc)
 
 
 # --- session environment (secrets) and MCP stdio servers ----------------------

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from . import health, models, relay
+from . import desktop, health, models, relay
 from .config import Settings
 from .errors import ApiError
 from .files import FileService, Readable
@@ -196,6 +196,10 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.settimeout(None)
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        try:
+            desktop.ensure(app.settings)  # the desktop starts when first needed
+        except desktop.DesktopStartError as exc:
+            raise ApiError(503, str(exc)) from exc
         if path == "/cdp":
             self._status = relay.relay_cdp(self.connection, self.rfile, self.headers, app.settings.cdp_port)
         else:

@@ -67,6 +67,65 @@ def jail_processes(sandbox_id: str) -> set[int]:
     return tree
 
 
+def desktop_commands(sandbox_id: str) -> list[str]:
+    """The command lines of the jail's Xvfb, Chromium and x11vnc processes."""
+    found = []
+    for pid in jail_processes(sandbox_id):
+        with contextlib.suppress(OSError):
+            argv0 = (Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") or [b""])[0].decode()
+            if any(name in argv0 for name in ("Xvfb", "chromium", "x11vnc")):
+                found.append(argv0)
+    return found
+
+
+def open_live_view(endpoint: SandboxEndpoint) -> bytes:
+    """What the live view does: a WebSocket upgrade on the tool API's /vnc; the reply's status line."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(90)
+        sock.connect(str(endpoint.tool_api_socket))
+        sock.sendall(
+            b"GET /vnc HTTP/1.1\r\nHost: sandbox\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Protocol: binary\r\nAuthorization: Bearer " + endpoint.token.encode() + b"\r\n\r\n"
+        )
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+def start_desktop(endpoint: SandboxEndpoint) -> None:
+    assert open_live_view(endpoint) == b"HTTP/1.1 101 Switching Protocols"
+
+
+def test_a_fresh_desktop_jail_runs_no_xvfb_chromium_or_vnc_until_the_first_browser_call(
+    desktop: tuple[str, SandboxEndpoint],
+) -> None:
+    sandbox_id, endpoint = desktop
+    with client(endpoint) as api:
+        out = api.shell_exec(id="s", command="echo shell-only", wait_seconds=5)
+    assert "shell-only" in str(out)
+    assert desktop_commands(sandbox_id) == []
+    session = browser(endpoint)
+    try:
+        assert session.run(lambda page: page.evaluate("6 * 7")) == 42
+    finally:
+        session.close()
+    started = desktop_commands(sandbox_id)
+    assert any("Xvfb" in c for c in started) and any("chromium" in c for c in started), started
+    with client(endpoint) as api:
+        assert api.health() == {"toolapi": "ok", "x": "ok", "cdp": "ok", "vnc": "ok", "ready": True}
+
+
+def test_opening_the_live_view_starts_the_desktop(desktop: tuple[str, SandboxEndpoint]) -> None:
+    sandbox_id, endpoint = desktop
+    assert desktop_commands(sandbox_id) == []
+    assert open_live_view(endpoint) == b"HTTP/1.1 101 Switching Protocols"
+    started = desktop_commands(sandbox_id)
+    assert sorted({n for n in ("Xvfb", "chromium", "x11vnc") for c in started if n in c}) == [
+        "Xvfb", "chromium", "x11vnc"
+    ]  # fmt: skip
+    with client(endpoint) as api:
+        assert api.health() == {"toolapi": "ok", "x": "ok", "cdp": "ok", "vnc": "ok", "ready": True}
+
+
 def test_a_desktop_jail_runs_chromium_and_vnc_behind_its_tool_apis_private_socket(
     desktop: tuple[str, SandboxEndpoint],
 ) -> None:
@@ -79,6 +138,11 @@ def test_a_desktop_jail_runs_chromium_and_vnc_behind_its_tool_apis_private_socke
     assert sorted(p.name for p in run_dir.iterdir() if p.is_socket()) == ["api.sock", "egress.sock"]
     for name in ("api.sock", "egress.sock"):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600, name
+    with client(endpoint) as api:
+        assert api.health() == {
+            "toolapi": "ok", "x": "idle", "cdp": "idle", "vnc": "idle", "ready": True
+        }  # fmt: skip
+    start_desktop(endpoint)
     with client(endpoint) as api:
         assert api.health() == {
             "toolapi": "ok", "x": "ok", "cdp": "ok", "vnc": "ok", "ready": True
@@ -166,6 +230,7 @@ def test_the_jails_chromium_browses_through_the_egress_proxy_which_refuses_priva
 
 def test_the_supervisor_restarts_a_chromium_that_dies(desktop: tuple[str, SandboxEndpoint]) -> None:
     _, endpoint = desktop
+    start_desktop(endpoint)
     with client(endpoint) as api:
         out = api.shell_exec(id="kill", command="pkill -KILL -f /chromium/chromium; echo killed", wait_seconds=5)
         assert "killed" in str(out)
@@ -189,7 +254,7 @@ def test_the_supervisor_restarts_a_chromium_that_dies(desktop: tuple[str, Sandbo
 def test_destroying_a_desktop_jail_ends_every_process_in_it(local_desktop_backend: str) -> None:
     backend = get_backend("local")
     sandbox_id = str(uuid.uuid4())
-    backend.create(sandbox_id)
+    start_desktop(backend.create(sandbox_id))
     try:
         inside = jail_processes(sandbox_id)
         assert len(inside) >= 8  # supervisord, the tool API, Xvfb, Chromium (several), x11vnc, ...
