@@ -131,6 +131,84 @@ async def test_vnc_relays_a_local_jails_screen_over_its_unix_socket(
     await relays_the_screen(local_session, alice, view_only)
 
 
+# Where the X pointer is inside the jail's desktop, asked of the X server itself (XQueryPointer).
+POINTER_LOCATION = r"""python3 -c '
+import ctypes as c
+x = c.CDLL("libX11.so.6")
+x.XOpenDisplay.restype = c.c_void_p
+x.XDefaultRootWindow.restype = c.c_ulong
+x.XDefaultRootWindow.argtypes = [c.c_void_p]
+x.XQueryPointer.argtypes = [c.c_void_p, c.c_ulong] + [c.c_void_p] * 7
+d = x.XOpenDisplay(None)
+w, child, rx, ry, wx, wy, mask = c.c_ulong(), c.c_ulong(), c.c_int(), c.c_int(), c.c_int(), c.c_int(), c.c_uint()
+x.XQueryPointer(d, x.XDefaultRootWindow(d), *(c.byref(v) for v in (w, child, rx, ry, wx, wy, mask)))
+print(rx.value, ry.value)
+'"""
+
+
+def pointer_location(session_id: str) -> tuple[int, int] | None:
+    """None while the desktop's X server is not answering yet (a fresh jail starts it)."""
+    handle = sandbox_acquire(session_id=session_id)
+    result = handle.tool_api.shell_exec(id="pointer", command=POINTER_LOCATION, wait_seconds=20)
+    if result["returncode"] != 0:
+        return None
+    x, y = result["output"].split()
+    return int(x), int(y)
+
+
+async def move_pointer_through_the_relay(session: Session, alice: Any, *, view_only: bool, to: tuple[int, int]) -> None:
+    """A pointer move (and a key press), then a whole-screen request: the screen's answer comes
+    after x11vnc handled everything sent before it."""
+    client = await sync_to_async(client_for)(alice)
+    grant = await sync_to_async(ticket_for)(client, session.id, view_only)
+    ws = ws_for(session.id, grant["ticket"])
+    connected, _ = await ws.connect(timeout=10)
+    assert connected
+    rfb = RfbReader(ws)
+    assert await rfb.read(12) == b"RFB 003.008\n"
+    await ws.send_to(bytes_data=b"RFB 003.008\n")
+    count = (await rfb.read(1))[0]
+    assert 1 in await rfb.read(count)
+    await ws.send_to(bytes_data=b"\x01")
+    assert await rfb.read(4) == b"\x00\x00\x00\x00"
+    await ws.send_to(bytes_data=CLIENT_INIT_SHARED)
+    width, height = struct.unpack(">HH", await rfb.read(4))
+    await rfb.read(16)
+    (name_length,) = struct.unpack(">I", await rfb.read(4))
+    await rfb.read(name_length)
+    await ws.send_to(bytes_data=struct.pack(">BBHH", 5, 0, *to))  # PointerEvent, no button
+    await ws.send_to(bytes_data=struct.pack(">BBHI", 4, 1, 0, 0x61))  # KeyEvent 'a' down
+    await ws.send_to(bytes_data=struct.pack(">BBHI", 4, 0, 0, 0x61))  # and up
+    await ws.send_to(bytes_data=struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+    assert (await rfb.read(1))[0] == 0  # FramebufferUpdate
+    await ws.disconnect()
+
+
+async def test_a_view_only_connection_cannot_move_the_pointer_that_a_full_control_one_moves(
+    local_session: Session, alice: Any
+) -> None:
+    start = None
+    for _ in range(100):
+        start = await sync_to_async(pointer_location)(local_session.id)
+        if start is not None:
+            break
+    assert start is not None, "the jail's X server never answered"
+    target = (37, 23) if start != (37, 23) else (41, 29)
+
+    await move_pointer_through_the_relay(local_session, alice, view_only=True, to=target)
+    assert await sync_to_async(pointer_location)(local_session.id) == start  # the input was dropped
+
+    # The same bytes through a full-control connection do move it (x11vnc may apply a move a
+    # moment after answering, so ask the X server until it has).
+    await move_pointer_through_the_relay(local_session, alice, view_only=False, to=target)
+    seen: list[tuple[int, int] | None] = []
+    for _ in range(100):
+        seen.append(await sync_to_async(pointer_location)(local_session.id))
+        if seen[-1] == target:
+            break
+    assert seen[-1] == target, seen
+
+
 @pytest.mark.docker
 async def test_vnc_refuses_missing_expired_reused_and_foreign_tickets(
     docker_session: Session, alice: Any, bob: Any, settings: Any
