@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -24,6 +24,7 @@ from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq,
 
 from .llm import model_problem
 from .models import ACTIVE_TURN_STATUSES, Turn
+from .multitask import DEFAULT_MULTITASK_STRATEGY, MultitaskStrategy
 from .services import (
     MAX_MESSAGE_CHARS,
     chat_send,
@@ -215,6 +216,14 @@ class SessionChatApi(APIView):
         attachments = serializers.ListField(
             child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
         )
+        multitask_strategy = serializers.ChoiceField(
+            choices=MultitaskStrategy.choices,
+            default=DEFAULT_MULTITASK_STRATEGY,
+            help_text=(
+                "When the session is still answering: interrupt (default) stops that turn at its next safe "
+                "point; reject answers 409 and changes nothing; enqueue runs this message after it, in order."
+            ),
+        )
 
         def validate_event_id(self, value: str | None) -> int | None:
             if value in (None, ""):
@@ -229,6 +238,13 @@ class SessionChatApi(APIView):
     @extend_schema(
         summary="Send a message; the response streams the turn's events (text/event-stream)",
         request=Input,
+        examples=[
+            OpenApiExample(
+                "Run after the current answer",
+                value={"message": "Then translate it to German.", "multitask_strategy": "enqueue"},
+                request_only=True,
+            )
+        ],
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
     )
     def post(self, request: Request, session_id: str) -> StreamingHttpResponse:
@@ -249,7 +265,12 @@ class SessionChatApi(APIView):
                 raise serializers.ValidationError(
                     {"Last-Event-ID": f"must be the seq of an event (a number up to {MAX_SEQ})"}
                 ) from None
-        turn = chat_send(session=session, message=data["message"], attachments=data["attachments"])
+        turn = chat_send(
+            session=session,
+            message=data["message"],
+            attachments=data["attachments"],
+            multitask_strategy=data["multitask_strategy"],
+        )
         if turn is not None:
             until: str | None = str(turn.id)
             start = after if after is not None else turn.message_seq
@@ -263,4 +284,8 @@ class SessionChatApi(APIView):
         response = StreamingHttpResponse(_sse_stream(session.id, start, until), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
+        if turn is not None:
+            # Enqueued behind another turn, the new one shows `queued` until it starts.
+            response["X-Anker-Turn-Id"] = str(turn.id)
+            response["X-Anker-Turn-Status"] = str(Turn.objects.filter(pk=turn.pk).values_list("status", flat=True)[0])
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -12,10 +13,12 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from redis.exceptions import LockError
 
-from anker_project.errors import ApplicationError, ConflictError
+from anker_project.errors import ApplicationError, ConflictError, UnavailableError
+from anker_project.redis_client import get_redis
 from sandboxes.services import SandboxUnavailableError, sandbox_release_for_session
-from sessions.events import DoneEvent, ErrorEvent, MessageEvent, StatusEvent, WaitEvent
+from sessions.events import DoneEvent, ErrorEvent, FileInfo, MessageEvent, StatusEvent, WaitEvent
 from sessions.files import file_get, files_delete_of_session
 from sessions.models import Session, SessionMode, SessionStatus
 from sessions.publisher import event_publish
@@ -26,6 +29,12 @@ from .hooks import turn_ended, turn_queue
 from .llm import LLMError, LLMStopped
 from .memory import memory_delete
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
+from .multitask import (
+    DEFAULT_MULTITASK_STRATEGY,
+    SUBMIT_LOCK_SECONDS,
+    SUBMIT_LOCK_WAIT_SECONDS,
+    MultitaskStrategy,
+)
 from .runtime import Heartbeat, TurnContext, TurnOutcome, TurnStopped, worker_draining
 from .stopping import turn_close_open_work
 
@@ -71,20 +80,54 @@ def _end_active_turns(session: Session, reason: str) -> tuple[int, int]:
     return len(active), asked
 
 
-def chat_send(*, session: Session, message: str, attachments: Sequence[str] = (), queue: str = "turns") -> Turn | None:
+def chat_send(
+    *,
+    session: Session,
+    message: str,
+    attachments: Sequence[str] = (),
+    queue: str = "turns",
+    multitask_strategy: str = DEFAULT_MULTITASK_STRATEGY,
+) -> Turn | None:
     """Append the user's message and queue the turn that answers it.
 
     `attachments` are ids of the owner's files (a foreign id is a 404); they are stored on
     the message event and copied into the sandbox before the turn. A turn still running in
-    the session is interrupted: it ends at its next safe point and the new turn starts once
-    it has. An empty message starts nothing.
+    the session follows `multitask_strategy`: `interrupt` (it ends at its next safe point and
+    the new turn starts once it has), `reject` (a ConflictError; nothing changes) or `enqueue`
+    (the new turn stays queued and runs after the turns ahead of it, in order). An empty
+    message starts nothing.
     """
     if len(message) > MAX_MESSAGE_CHARS:
         raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
     if not message.strip():
         return None
+    if multitask_strategy not in MultitaskStrategy.values:
+        raise ApplicationError(f"multitask_strategy: one of {', '.join(MultitaskStrategy.values)}")
     files = [file_get(owner_id=session.owner_id, file_id=file_id).info() for file_id in attachments]
-    _end_active_turns(session, StopReason.INTERRUPT)
+    # One submission per session at a time: "is it busy?" and what follows are one decision.
+    lock = get_redis().lock(f"anker:chat-submit:{session.id}", timeout=SUBMIT_LOCK_SECONDS)
+    if not lock.acquire(blocking_timeout=SUBMIT_LOCK_WAIT_SECONDS):
+        raise UnavailableError("Too many messages for this session at once: send again in a moment.")
+    try:
+        return _chat_send_locked(
+            session=session, message=message, files=files, queue=queue, multitask_strategy=multitask_strategy
+        )
+    finally:
+        with contextlib.suppress(LockError):  # expired: nothing left to release
+            lock.release()
+
+
+def _chat_send_locked(
+    *, session: Session, message: str, files: list[FileInfo], queue: str, multitask_strategy: str
+) -> Turn:
+    if multitask_strategy == MultitaskStrategy.REJECT:
+        if Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).exists():
+            raise ConflictError(
+                "The session is still answering a message (multitask_strategy=reject): "
+                "wait for its end, or send with interrupt or enqueue."
+            )
+    elif multitask_strategy == MultitaskStrategy.INTERRUPT:
+        _end_active_turns(session, StopReason.INTERRUPT)
     # No transaction around the publishes: holding the database's write lock across Mongo and
     # Redis calls serialises every writer behind this one (SQLite has a single writer).
     turn = Turn.objects.create(session=session, mode=session.mode, message=message)
@@ -167,6 +210,14 @@ def turn_run(*, turn_id: str) -> str:
     turn = Turn.objects.filter(pk=turn_id).select_related("session").first()
     if turn is None or turn.status in FINISHED_TURN_STATUSES:
         return "skipped"
+    if (
+        turn.status == TurnStatus.QUEUED
+        and Turn.objects.filter(
+            session_id=turn.session_id, status=TurnStatus.QUEUED, created_at__lt=turn.created_at
+        ).exists()
+    ):
+        # Enqueued messages run in the order they were sent: an older one goes first.
+        raise SessionBusyError(turn.session_id)
     lock = session_turn_lock(turn.session_id)
     if not lock.acquire(blocking=False):
         if turn.status == TurnStatus.RUNNING:
