@@ -198,7 +198,10 @@ def test_stop_over_http_ends_a_slow_turn(stack: Stack, llm: ScriptedLLM) -> None
     assert client.get(f"/api/v1/sessions/{session_id}").json()["data"]["status"] == "stopped"
 
 
-def test_an_api_key_follows_its_owners_session_over_websocket(stack: Stack, llm: ScriptedLLM) -> None:
+def test_an_api_key_cannot_follow_its_owners_personal_session_and_a_revoked_key_is_refused(
+    stack: Stack, llm: ScriptedLLM
+) -> None:
+    # An API key is a principal of its own: it sees only its jobs' sessions, never the owner's chats.
     from jobs.models import JobApiKey
 
     llm.push(text("keyed"))
@@ -212,13 +215,16 @@ def test_an_api_key_follows_its_owners_session_over_websocket(stack: Stack, llm:
     JobApiKey.objects.filter(pk=revoked.pk).update(revoked=True)
     url = f"{stack.ws_url}/api/v1/ws/sessions/{session_id}?after=0"
 
-    with connect(url, additional_headers={"Authorization": f"Api-Key {key}"}, open_timeout=10) as ws:
-        first = json.loads(ws.recv(timeout=10))
+    with (
+        connect(url, additional_headers={"Authorization": f"Api-Key {key}"}, open_timeout=10) as ws,
+        pytest.raises(ConnectionClosed) as foreign,
+    ):
+        ws.recv(timeout=10)
     with (
         connect(url, additional_headers={"Authorization": f"Api-Key {revoked_key}"}) as ws,
         pytest.raises(ConnectionClosed) as refused,
     ):
         ws.recv(timeout=5)
 
-    assert (first["event"], first["data"]["seq"], first["data"]["content"]) == ("message", 1, "hello")
+    assert foreign.value.rcvd is not None and foreign.value.rcvd.code == 4004
     assert refused.value.rcvd is not None and refused.value.rcvd.code == 4001
