@@ -23,7 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._stack import BIN, BenchStack, percentile  # noqa: E402
+from bench._stack import BenchStack, percentile  # noqa: E402
+from tests.support.worker import celery_worker_argv  # noqa: E402
 
 SUBMITTERS = 8
 WORKER_THREADS = "16"
@@ -83,11 +84,9 @@ def main() -> int:
         host = stack.start_web()
         stack._start(
             "worker",
-            [
-                *(str(BIN / "python"), "-m", "celery", "-A", "anker_project", "worker", "-P", "threads"),
-                *("-c", WORKER_THREADS, "-Q", "jobs,default", "-n", "bench-jobs@%h", "-l", "WARNING"),
-                *("--without-gossip", "--without-mingle"),
-            ],
+            celery_worker_argv(
+                name="bench-jobs@%h", queues="jobs,default", concurrency=WORKER_THREADS, loglevel="WARNING"
+            ),
             port=stack.redis_port,  # already open: the worker needs no port of its own
         )
         wait_for_worker("bench-jobs@")  # the clock starts once the worker takes jobs

@@ -36,7 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import BIN, ROOT, BenchStack, percentile
+from bench._stack import ROOT, BenchStack, percentile
+from tests.support.worker import celery_worker_argv
 
 AGENT_TURNS = 20
 STEPS_PER_TURN = 3
@@ -227,27 +228,13 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     llm.set_default(slow(text("An answer of a few words, streamed.", chunk_size=8), MODEL_SECONDS))
     log = stack.tmp / "worker.log"
     worker = subprocess.Popen(
-        [
-            str(BIN / "python"),
-            "-m",
-            "celery",
-            "-A",
-            "anker_project",
-            "worker",
-            "-P",
-            "threads",
-            "-c",
-            str(WORKER_THREADS),
-            "-Q",
-            "turns",
-            "-n",
-            f"bench-{secrets.token_hex(3)}@%h",
-            "-l",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        celery_worker_argv(
+            name=f"bench-{secrets.token_hex(3)}@%h",
+            queues="turns",
+            concurrency=WORKER_THREADS,
+            loglevel="WARNING",
+            heartbeat=False,
+        ),
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=log.open("wb"),

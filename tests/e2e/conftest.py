@@ -23,6 +23,7 @@ from sandboxes.backends import get_backend
 from sandboxes.backends.docker import engine_available
 from tests.bootstrap import ROOT, free_port
 from tests.e2e.web import browser_session, page_session
+from tests.support.worker import celery_worker_argv
 
 BIN = Path(sys.executable).parent
 
@@ -63,26 +64,7 @@ def start_worker(
     env: dict[str, str], log: Path, name: str, *, queues: str = "turns,sandboxes,default,jobs", concurrency: int = 8
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            str(BIN / "python"),
-            "-m",
-            "celery",
-            "-A",
-            "anker_project",
-            "worker",
-            "-P",
-            "threads",
-            "-c",
-            str(concurrency),
-            "-Q",
-            queues,
-            "-n",
-            f"{name}@%h",
-            "-l",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        celery_worker_argv(name=f"{name}@%h", queues=queues, concurrency=concurrency),
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),
