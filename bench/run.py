@@ -5,7 +5,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["publish.py", "request_path.py", "fanout.py", "sandbox_acquire.py", "jobs.py", "turn_overhead.py"]
+BENCHES = [
+    "publish.py",
+    "request_path.py",
+    "fanout.py",
+    "sandbox_acquire.py",
+    "jobs.py",
+    "turn_overhead.py",
+    "idle_memory.py",
+]
 
 if __name__ == "__main__":
     failed = 0

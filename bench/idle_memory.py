@@ -1,0 +1,104 @@
+"""Memory of five finished agent tasks' sandboxes, a minute after they end (goal: <= 1 GiB in all).
+
+Each "task" is what a finished shell-only agent task leaves behind: a leased sandbox (local
+backend, desktop available) in which one shell command ran. A minute after the last one ends,
+the sum of their processes' memory (PSS: shared pages counted once) is printed for
+
+- before: the desktop started with the sandbox (Xvfb, Chromium, x11vnc; reproduced by opening
+  the live view right after the sandbox starts, which is exactly what ran before);
+- after: the desktop on demand (started only by a browser tool call or the live view).
+
+Runs with private Redis/Mongo/SQLite (BenchStack) and a private directory and name prefix.
+Skipped with a note when the host lacks bubblewrap or the desktop's programs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._stack import BenchStack
+
+TASKS = 5
+SETTLE_SECONDS = 60
+GOAL_BYTES = 2**30
+
+
+def open_live_view(socket_path: str, token: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(90)
+        sock.connect(socket_path)
+        sock.sendall(
+            b"GET /vnc HTTP/1.1\r\nHost: sandbox\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Protocol: binary\r\nAuthorization: Bearer " + token.encode() + b"\r\n\r\n"
+        )
+        status = sock.recv(4096).split(b"\r\n", 1)[0]
+    if status != b"HTTP/1.1 101 Switching Protocols":
+        raise RuntimeError(f"the live view did not open: {status!r}")
+
+
+def main() -> int:
+    stack = BenchStack()
+    failed = False
+    try:
+        stack.django_setup()
+        from django.conf import settings
+        from django.contrib.auth import get_user_model
+
+        from sandboxes.backends import get_backend
+        from sandboxes.backends.local import bwrap_path, desktop_programs
+        from sandboxes.models import Sandbox
+        from sandboxes.services import sandbox_acquire, sandbox_destroy
+        from sessions.models import Session
+
+        settings.SANDBOX_NAME_PREFIX = f"anker-bench-{secrets.token_hex(3)}"
+        settings.SANDBOX_LOCAL_DIR = tempfile.mkdtemp(prefix="anker-bench-sbx-")
+        settings.SANDBOX_BACKEND = "local"
+        settings.SANDBOX_LOCAL_DESKTOP = "on"
+        settings.SANDBOX_POOL_SIZE = 0
+        missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)[1]
+        if bwrap_path() is None or missing:
+            print(f"idle memory: skipped, missing {', '.join(missing) or 'bwrap'}")
+            return 0
+        user = get_user_model().objects.create_user(username=f"bench-{secrets.token_hex(3)}", password="x")
+        backend = get_backend("local")
+        results: dict[str, int] = {}
+        for label, eager in (("before (desktop with the sandbox)", True), ("after (desktop on demand)", False)):
+            handles = []
+            for n in range(TASKS):
+                session = Session.objects.create(owner=user, title=f"bench {label} {n}")
+                handle = sandbox_acquire(session_id=str(session.pk))
+                sandbox = Sandbox.objects.get(pk=handle.sandbox_id)
+                if eager:
+                    open_live_view(sandbox.tool_api_socket, sandbox.token)
+                handle.tool_api.shell_exec(id="task", command="echo done > result.txt", wait_seconds=10)
+                handles.append(handle)
+            time.sleep(SETTLE_SECONDS)
+            total = sum(backend.memory_bytes(h.sandbox_id) or 0 for h in handles)
+            results[label] = total
+            print(
+                f"{label}: {TASKS} finished tasks' sandboxes {SETTLE_SECONDS} s after they ended: "
+                f"{total / 2**20:.0f} MiB in all ({total / TASKS / 2**20:.0f} MiB each)"
+            )
+            for h in handles:
+                h.tool_api.close()
+                sandbox_destroy(sandbox_id=h.sandbox_id)
+        after = results["after (desktop on demand)"]
+        print(f"goal <= {GOAL_BYTES / 2**20:.0f} MiB: {'met' if after <= GOAL_BYTES else 'NOT met'}")
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        stack.close(failed=failed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
