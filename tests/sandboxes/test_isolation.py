@@ -264,6 +264,11 @@ def browser(endpoint: SandboxEndpoint) -> BrowserSession:
 
 def test_a_page_in_the_sandboxs_chromium_cannot_speak_cdp_or_vnc_to_its_own_desktop(sandboxes: Sandboxes) -> None:
     endpoint = sandboxes.create()
+    starter = browser(endpoint)  # the desktop starts on the first browser call
+    try:
+        assert starter.run(lambda page: page.evaluate("1 + 1")) == 2
+    finally:
+        starter.close()
     # The worst case: the page even knows the browser's DevTools id (the agent's shell can read it).
     version = shell(endpoint, "curl -s --noproxy '*' http://127.0.0.1:9229/json/version")
     browser_path = "/devtools/browser/" + version.split("/devtools/browser/", 1)[1].split('"', 1)[0]
