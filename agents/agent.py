@@ -24,8 +24,9 @@ from sessions.models import Session
 
 from . import prompts
 from .attachments import attachments_to_sandbox, sandbox_files_to_store
-from .llm import LLM, Completion, LLMContextLengthError, LLMStopped, ToolCall, llm_from_settings
+from .llm import LLM, Completion, LLMContextLengthError, LLMStopped, ToolCall
 from .memory import AgentState, Message, Plan, compact, estimate_tokens, memory_checkpoint, memory_load
+from .model_choice import llm_for_turn
 from .models import Turn
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
 from .quirks import ArgumentsError, argument_problem, parse_arguments
@@ -67,7 +68,7 @@ def run_agent(ctx: TurnContext) -> TurnOutcome:
         state=memory_load(session_id=ctx.session_id),
         sandbox=sandbox,
         owner_id=session.owner_id,
-        llm=llm_from_settings(),
+        llm=llm_for_turn(session_id=ctx.session_id, turn_id=ctx.turn_id),
         deadline=started + settings.TURN_DEADLINE_SECONDS,
         resume_count=turn.resume_count,
     )

@@ -54,6 +54,13 @@ class SessionCollectionApi(sessions_apis.SessionCollectionApi):
         attachments = serializers.ListField(
             child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
         )
+        model = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="A model from GET /models (LLM_MODELS); empty = the default model",
+        )
 
     @extend_schema(
         summary="Create a session (optionally with its first message)",
@@ -72,6 +79,7 @@ class SessionCollectionApi(sessions_apis.SessionCollectionApi):
             mode=values["mode"],
             message=values["message"],
             attachments=values["attachments"],
+            model=values["model"],
         )
         return ok({"session_id": session.id})
 

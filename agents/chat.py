@@ -5,7 +5,8 @@ from django.conf import settings
 from sessions import eventlog
 from sessions.events import MessageEvent, TitleEvent
 
-from .llm import LLMContextLengthError, llm_from_settings
+from .llm import LLMContextLengthError
+from .model_choice import llm_for_turn
 from .prompts import LITE_SYSTEM_PROMPT, TITLE_MAX_CHARS
 from .runtime import TurnContext, TurnOutcome
 from .streaming import TokenStream
@@ -30,7 +31,7 @@ def run_lite(ctx: TurnContext) -> TurnOutcome:
         ctx.publish(TitleEvent(title=title_from_message(ctx.message)), dedupe_key=f"turn:{ctx.turn_id}:title")
     messages = [{"role": "system", "content": LITE_SYSTEM_PROMPT}, *conversation(ctx.session_id, ctx.message_seq)]
     tokens = TokenStream(ctx.publish)
-    llm = llm_from_settings()
+    llm = llm_for_turn(session_id=ctx.session_id, turn_id=ctx.turn_id)
     try:
         try:
             completion = llm.complete(messages, on_delta=tokens.add, should_stop=ctx.stop_requested)

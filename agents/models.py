@@ -30,6 +30,7 @@ class Turn(models.Model):
     error = models.TextField(blank=True, default="")
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    model = models.CharField(max_length=200, blank=True, default="", help_text="the model the turn talked to")
     resume_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,7 @@ from .control import StopReason, session_turn_lock, turn_stop_reason, turn_stop_
 from .hooks import turn_ended, turn_queue
 from .llm import LLMError, LLMStopped
 from .memory import memory_delete
+from .model_choice import model_check, session_model_set
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
 from .multitask import (
     DEFAULT_MULTITASK_STRATEGY,
@@ -166,7 +167,7 @@ def turn_retry(*, session: Session) -> Turn:
 
 
 def session_create_with_message(
-    *, owner_id: int, mode: str, message: str = "", attachments: Sequence[str] = ()
+    *, owner_id: int, mode: str, message: str = "", attachments: Sequence[str] = (), model: str = ""
 ) -> Session:
     """Create a session and, with a message, queue its first turn. Everything that could refuse the
     message (its length, a foreign attachment) is checked before the session exists."""
@@ -174,7 +175,10 @@ def session_create_with_message(
         raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
     for file_id in attachments:
         file_get(owner_id=owner_id, file_id=file_id)
+    model = model_check(model)  # a model not in LLM_MODELS: 422 before anything exists
     session = session_create(owner_id=owner_id, mode=mode)
+    if model:
+        session_model_set(session_id=session.id, model=model)
     if message.strip():
         chat_send(session=session, message=message, attachments=attachments)
     return session

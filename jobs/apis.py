@@ -166,6 +166,13 @@ class JobCollectionApi(JobApi):
             child=serializers.CharField(max_length=200), required=False, default=list, max_length=100,
             help_text="names of the owner's secrets the sandbox gets as environment variables",
         )  # fmt: skip
+        model = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="A model from GET /models (LLM_MODELS); empty = the default model",
+        )
         after_seconds = serializers.IntegerField(
             min_value=0,
             max_value=settings.JOB_MAX_DELAY_SECONDS,
@@ -223,6 +230,7 @@ class JobCollectionApi(JobApi):
             tool_rules=data["tool_rules"],
             secrets=data["secrets"],
             after_seconds=data.get("after_seconds"),
+            model=data["model"],
         )
         body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
         response = ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
@@ -350,6 +358,9 @@ class UsageApi(APIView):
         prompt_tokens = serializers.IntegerField()
         completion_tokens = serializers.IntegerField()
         sandbox_minutes = serializers.FloatField()
+        models = serializers.ListField(
+            child=serializers.DictField(), help_text="per model: {model, turns, prompt_tokens, completion_tokens}"
+        )
 
     class Output(serializers.Serializer):
         days = serializers.ListField(child=serializers.DictField())

@@ -139,6 +139,7 @@ def usage_by_day(*, principal: Principal, days: int) -> list[dict[str, Any]]:
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "sandbox_minutes": 0.0,
+            "models": [],
         }
         for i in range(days)
     }
@@ -153,6 +154,25 @@ def usage_by_day(*, principal: Principal, days: int) -> list[dict[str, Any]]:
             rows[row["day"]].update(
                 turns=row["n"], prompt_tokens=row["prompt"] or 0, completion_tokens=row["completion"] or 0
             )
+    per_model = (
+        Turn.objects.filter(sessions, created_at__date__gte=first)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "model")
+        .annotate(n=Count("id"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+        .order_by("day", "model")
+    )
+    for row in per_model:
+        if row["day"] not in rows:
+            continue
+        name = row["model"] or settings.MODEL_NAME  # turns from before the per-model ledger used the default
+        models = rows[row["day"]]["models"]
+        entry = next((m for m in models if m["model"] == name), None)
+        if entry is None:
+            entry = {"model": name, "turns": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            models.append(entry)
+        entry["turns"] += row["n"]
+        entry["prompt_tokens"] += row["prompt"] or 0
+        entry["completion_tokens"] += row["completion"] or 0
     jobs = (
         Job.objects.filter(jobs_of, created_at__date__gte=first)
         .annotate(day=TruncDate("created_at"))

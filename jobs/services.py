@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from agents.model_choice import model_check, session_model_set
 from agents.models import FINISHED_TURN_STATUSES, Turn, TurnStatus
 from agents.reach.approvals import approval_decide, approval_pending_of_session
 from agents.reach.services import reach_check, session_reach_set
@@ -104,6 +105,7 @@ def job_submit(
     tool_rules: dict[str, str] | None = None,
     secrets: Sequence[str] = (),
     after_seconds: int | None = None,
+    model: str = "",
     owner_id: int | None = None,
 ) -> tuple[Job, bool]:
     """Create a job with its own session and start it if its key has a free slot.
@@ -152,6 +154,7 @@ def job_submit(
         raise ApplicationError(f"after_seconds must be between 0 and {settings.JOB_MAX_DELAY_SECONDS}")
     if webhook_url:
         webhook_target_check(webhook_url)
+    model = model_check(model)
     reach = reach_check(
         owner_id=owner_id,
         mcp_servers=mcp_servers,
@@ -187,6 +190,8 @@ def job_submit(
             )
             if reach:
                 session_reach_set(session_id=session.id, reach=reach)
+            if model:
+                session_model_set(session_id=session.id, model=model)
             Job.objects.filter(pk=job.pk).update(session=session)
             job.session = session
     except IntegrityError:

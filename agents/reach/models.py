@@ -107,6 +107,7 @@ class SessionReach(models.Model):
     mcp_servers = models.JSONField(default=list, blank=True)  # McpServerSpec dumps
     job_rules = models.JSONField(default=dict, blank=True)  # pattern -> action
     api_key_rules = models.JSONField(default=dict, blank=True)
+    model = models.CharField(max_length=200, blank=True, default="")  # a name from LLM_MODELS; "" = MODEL_NAME
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from ..model_apis import ModelListApi, SessionModelApi
 from .apis import (
     McpServerCollectionApi,
     McpServerDetailApi,
@@ -11,6 +12,8 @@ from .apis import (
 )
 
 urlpatterns = [
+    path("models", ModelListApi.as_view(), name="models"),
+    path("sessions/<str:session_id>/model", SessionModelApi.as_view(), name="session-model"),
     path("mcp-servers", McpServerCollectionApi.as_view(), name="mcp-servers"),
     path("mcp-servers/<str:server_id>", McpServerDetailApi.as_view(), name="mcp-server"),
     path("tool-rules", ToolRulesApi.as_view(), name="tool-rules"),

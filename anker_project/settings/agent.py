@@ -1,5 +1,6 @@
 """The model provider and the agent's limits. The seeds' variable names are honoured."""
 
+import json
 import sys
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +18,16 @@ MAX_TOKENS = env.int("MAX_TOKENS", default=2000)
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=120.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=3)
 LLM_RETRY_BASE_SECONDS = env.float("LLM_RETRY_BASE_SECONDS", default=1.0)
+# The models users may pick per session or job, besides MODEL_NAME (the default), as a JSON list:
+# [{"name": "claude", "provider": "openrouter", "base_url": "", "key_env": "OPENROUTER_API_KEY",
+#   "model": "anthropic/claude-sonnet-4"}]; `model` (the provider's id) defaults to `name`.
+_llm_models = env.str("LLM_MODELS", default="").strip()
+try:
+    LLM_MODELS = json.loads(_llm_models) if _llm_models else []
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"LLM_MODELS is not valid JSON ({_exc}); it must be a JSON list of models.") from None
+if not isinstance(LLM_MODELS, list):
+    raise ImproperlyConfigured("LLM_MODELS must be a JSON list of {name, provider, base_url, key_env, model}.")
 
 GOOGLE_SEARCH_API_KEY = env.str("GOOGLE_SEARCH_API_KEY", default="")
 GOOGLE_SEARCH_ENGINE_ID = env.str("GOOGLE_SEARCH_ENGINE_ID", default="")

@@ -358,8 +358,9 @@ def test_usage_counts_turns_jobs_and_tokens_per_day(alice_key: Key, alice: Any, 
         "prompt_tokens": 30,
         "completion_tokens": 4,
         "sandbox_minutes": 0.0,
+        "models": [{"model": "scripted-model", "turns": 1, "prompt_tokens": 30, "completion_tokens": 4}],
     }
-    assert (yesterday["turns"], yesterday["jobs"]) == (0, 0)
+    assert (yesterday["turns"], yesterday["jobs"], yesterday["models"]) == (0, 0, [])
 
 
 def test_create_api_key_prints_one_json_line_with_a_working_key(alice: Any) -> None:
