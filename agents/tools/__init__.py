@@ -6,7 +6,7 @@ from typing import Any
 
 from agents.search import search_provider
 
-from . import browser, file, message, search, shell
+from . import browser, clock, file, message, search, shell
 from .base import Tool, ToolArgs, ToolEnv, ToolFailedError, ToolResult
 
 REGISTRY: dict[str, Tool[Any]] = {
@@ -15,6 +15,7 @@ REGISTRY: dict[str, Tool[Any]] = {
     **browser.TOOLS,
     **search.TOOLS,
     **message.TOOLS,
+    **clock.TOOLS,
 }
 
 

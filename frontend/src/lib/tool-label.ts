@@ -114,6 +114,7 @@ const PAST: Record<string, string> = {
   Scrolling: 'Scrolled',
   Searching: 'Searched',
   Messaging: 'Messaged',
+  'Checking the time in': 'Checked the time in',
   Using: 'Used',
 }
 
@@ -147,6 +148,8 @@ function presentLabel(tool: ToolCall): ToolLabel {
       return { icon: 'search', verb: 'Searching', target: str(tool.args, 'query'), code: false }
     case 'message':
       return { icon: 'message', verb: 'Messaging', target: 'you', code: false }
+    case 'clock':
+      return { icon: 'tool', verb: 'Checking the time in', target: str(tool.args, 'timezone') || 'UTC', code: false }
     case 'mcp':
       return mcpLabel(tool)
     default:
