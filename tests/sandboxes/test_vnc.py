@@ -187,6 +187,7 @@ async def move_pointer_through_the_relay(session: Session, alice: Any, *, view_o
 async def test_a_view_only_connection_cannot_move_the_pointer_that_a_full_control_one_moves(
     local_session: Session, alice: Any
 ) -> None:
+    await relays_the_screen(local_session, alice, view_only=True)  # the desktop starts on the first /vnc
     start = None
     for _ in range(100):
         start = await sync_to_async(pointer_location)(local_session.id)
