@@ -68,6 +68,19 @@ def test_an_api_key_cannot_read_its_owners_personal_chat(key_a: Key, personal: s
     assert Session.objects.get(pk=personal).unread_message_count == 0  # nothing was marked read either
 
 
+def test_an_api_key_cannot_mark_its_owners_personal_chat_read(key_a: Key, personal: str) -> None:
+    event_publish(personal, MessageEvent(role="assistant", content="noted"))
+    before = Session.objects.get(pk=personal)
+    assert before.unread_message_count == 1
+
+    response = key_a.client.post(f"/api/v1/sessions/{personal}/read")
+
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    after = Session.objects.get(pk=personal)
+    assert (after.unread_message_count, after.revision) == (1, before.revision)
+
+
 def test_an_api_key_cannot_touch_its_owners_personal_chat(key_a: Key, personal: str) -> None:
     before = log_of(personal)
 
