@@ -3,6 +3,7 @@ sharing the test database, Redis, the Mongo-compatible server and the scripted m
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -102,6 +103,9 @@ def stack_env(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -
     env["SANDBOX_BACKEND"] = os.environ.get("ANKER_E2E_BACKEND") or ("docker" if engine_available() else "local")
     env["SANDBOX_NAME_PREFIX"] = f"anker-e2e-{secrets.token_hex(3)}"
     env["SANDBOX_LOCAL_DIR"] = str(tmp_path_factory.mktemp("sandboxes"))
+    # A second pickable model (the model picker): the scripted server under another model id.
+    second = {"name": "deep", "provider": "compatible", "base_url": env["API_BASE"], "key_env": "API_KEY"}
+    env["LLM_MODELS"] = json.dumps([{**second, "model": "deep-v3"}])
     return env
 
 
