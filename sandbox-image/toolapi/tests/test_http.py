@@ -51,7 +51,7 @@ def test_health_needs_the_token_and_reports_the_toolapi(api: Api) -> None:
     data = body["data"]
     assert set(data) == {"toolapi", "x", "cdp", "vnc", "ready"}
     assert data["toolapi"] == "ok"
-    assert {data["x"], data["cdp"], data["vnc"]} <= {"ok", "down", "absent"}
+    assert {data["x"], data["cdp"], data["vnc"]} <= {"ok", "down", "absent", "idle"}
 
 
 def test_an_unknown_endpoint_is_404(api: Api) -> None:
