@@ -65,9 +65,10 @@ def test_a_model_that_pauses_still_gets_its_buffered_text_out(alice: Any) -> Non
 async def test_a_reader_reconnecting_100_times_mid_answer_sees_every_character_once(
     alice: Any, llm: ScriptedLLM
 ) -> None:
-    answer = "".join(f"{i} lorem ipsum dolor. " for i in range(250))  # ~5,000 chars, ~1,700 tokens over ~7 s
+    # ~5,000 chars, ~1,700 tokens over ~14 s: long enough for 100 reconnects on a busy CI machine.
+    answer = "".join(f"{i} lorem ipsum dolor. " for i in range(250))
     chunks = (len(answer) + 2) // 3
-    llm.push(text(answer, chunk_size=3, delay_per_chunk=0.004))
+    llm.push(text(answer, chunk_size=3, delay_per_chunk=0.008))
     session = await asyncio.to_thread(session_create, owner_id=alice.pk, mode="lite")
     turn = await asyncio.to_thread(chat_send, session=session, message="Recite")
     worker = asyncio.create_task(asyncio.to_thread(turn_run, turn_id=str(turn.id)))
