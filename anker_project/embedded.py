@@ -330,6 +330,11 @@ def main() -> int:
         subprocess.run(
             [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=runner.env, check=True
         )
+        # The admin's and the API docs' static files, served by WhiteNoise from STATIC_ROOT (without
+        # it WhiteNoise warns "No directory at: static/").
+        subprocess.run(
+            [python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE_DIR, env=runner.env, check=True
+        )
         celery = [python, "-m", "celery", "-A", "anker_project"]
         web = runner.start(
             "web",

@@ -8,7 +8,8 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 env = environ.Env()
 # A `.env` beside manage.py is read if present; real environment variables win.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").is_file():  # else nothing to read, and nothing to log about it
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Where `make run` keeps its data (SQLite, Redis, Mongo, sandboxes, logs, the generated secret key).
 DATA_DIR = Path(env.str("ANKER_DATA_DIR", default="") or BASE_DIR / ".data")
