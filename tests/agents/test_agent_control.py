@@ -245,7 +245,8 @@ def test_bad_json_and_an_unknown_tool_go_back_to_the_model(
     unknown = tool_event(session.id, "call_unknown")
     assert (unknown["name"], unknown["content"]["error"].split(".")[0]) == ("teleport", "unknown tool 'teleport'")
     assert tool_event(session.id, "call_badargs")["content"] == {
-        "error": "invalid arguments for file_read: file: Field required; path: Extra inputs are not permitted"
+        "error": "invalid arguments for file_read: missing required field 'file'; path: Extra inputs are not "
+        "permitted. The tool takes: file (string, required), start_line (value), end_line (value)"
     }
     results = {m["tool_call_id"]: m["content"] for m in llm.requests[4]["messages"] if m["role"] == "tool"}
     assert results["call_badjson"].startswith("error: the arguments are not valid JSON")
