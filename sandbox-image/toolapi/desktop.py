@@ -15,7 +15,7 @@ import threading
 import time
 import xmlrpc.client
 
-from . import health
+from . import health, models
 from .config import Settings
 
 PROGRAMS = ("xvfb", "chromium", "x11vnc")
@@ -83,3 +83,11 @@ def ensure(settings: Settings) -> None:
                 return
             time.sleep(0.1)
         raise DesktopStartError(f"the desktop did not answer within {START_TIMEOUT_SECONDS:g} s")
+
+
+def health_report(settings: Settings) -> models.HealthResult:
+    """Health as /health reports it: an on-demand desktop not yet started is `idle` (and ready)."""
+    if not started(settings):
+        idle = {name: ("idle" if name in settings.expected_services else "absent") for name in ("x", "cdp", "vnc")}
+        return models.HealthResult(x=idle["x"], cdp=idle["cdp"], vnc=idle["vnc"], ready=True)
+    return health.probe(settings)

@@ -1,4 +1,5 @@
-"""Health of the tool API and of the desktop services next to it."""
+"""Probes of the desktop services next to the tool API (X, CDP, VNC). What /health reports
+for a desktop not yet started is `desktop.health_report`."""
 
 from __future__ import annotations
 
@@ -11,16 +12,6 @@ from . import models
 from .config import Settings
 
 PROBE_TIMEOUT_SECONDS = 1.0
-
-
-def check(settings: Settings) -> models.HealthResult:
-    """Health as /health reports it: an on-demand desktop not yet started is `idle` (and ready)."""
-    from . import desktop
-
-    if not desktop.started(settings):
-        idle = {name: ("idle" if name in settings.expected_services else "absent") for name in ("x", "cdp", "vnc")}
-        return models.HealthResult(x=idle["x"], cdp=idle["cdp"], vnc=idle["vnc"], ready=True)
-    return probe(settings)
 
 
 def probe(settings: Settings) -> models.HealthResult:

@@ -18,14 +18,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from . import desktop, health, models, relay
+from . import desktop, models, relay
 from .config import Settings
 from .errors import ApiError
 from .files import FileService, Readable
 from .mcp import McpManager
 from .paths import PathPolicy
 from .redact import Redactor
-from .shell import ShellManager, shell_env
+from .shell import shell_env
+from .shells import ShellManager
 
 log = logging.getLogger("toolapi.http")
 
@@ -150,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             if url.path in ("/cdp", "/vnc"):
                 self._relay(app, url.path)
             elif url.path == "/health":
-                self._send_ok(health.check(app.settings))
+                self._send_ok(desktop.health_report(app.settings))
             elif url.path == "/file/download":
                 self._download(app, _one(query, "path"))
             elif url.path == "/file/upload":
