@@ -123,20 +123,37 @@ class Heartbeat:
         interval = settings.TURN_HEARTBEAT_SECONDS
         try:
             while not self._stop.wait(interval):
-                close_old_connections()
-                Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
-                if self.sandbox_session_id:
-                    self._renew_sandbox_lease(self.sandbox_session_id)
+                # The lock first: it is what another worker's resume waits on, and a database
+                # slowed down by load must not delay it past its expiry.
                 try:
                     self.lock.reacquire()
                 except LockError:
                     logger.warning("turn %s lost its session lock", self.turn_id)
                     self.lost.set()
                     return
+                except Exception:  # Redis unreachable for a moment: the lock may well hold still
+                    logger.warning("could not renew the session lock of turn %s", self.turn_id, exc_info=True)
+                    continue
+                self._stamp()
         except Exception:
+            # A turn nobody beats for is taken over once its lock expires: stop it rather than run it twice.
             logger.exception("heartbeat of turn %s failed", self.turn_id)
+            self.lost.set()
         finally:
             connection.close()
+
+    def _stamp(self) -> None:
+        """The database part of a beat. A failure (a database restarting, a dropped connection)
+        skips this beat only: the lock, renewed above, keeps the turn, and the next beat stamps."""
+        try:
+            close_old_connections()
+            Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.warning("could not stamp the heartbeat of turn %s", self.turn_id, exc_info=True)
+            connection.close()  # a broken connection is opened anew at the next beat
+            return
+        if self.sandbox_session_id:
+            self._renew_sandbox_lease(self.sandbox_session_id)
 
     @staticmethod
     def _renew_sandbox_lease(session_id: str) -> None:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 ACQUIRE_ATTEMPTS = 5
 POOL_CANDIDATES = 5
 PROVISION_POLL_SECONDS = 0.2
+PROVISION_GRACE = timedelta(seconds=30)  # past the start timeout: a starter still at it is dead
 STALE_STOPPING = timedelta(minutes=5)
 POOL_REFILL_LOCK = "sandboxes:pool-refill"
 
@@ -173,7 +174,7 @@ def sandbox_acquire(*, session_id: str) -> SandboxHandle:
     for _attempt in range(ACQUIRE_ATTEMPTS):
         current = Sandbox.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).first()
         if current is not None and current.status == SandboxStatus.PROVISIONING:
-            _wait_while_provisioning(str(current.pk))
+            _wait_while_provisioning(current)
             continue
         if current is not None:
             if _alive(current):
@@ -193,12 +194,17 @@ def sandbox_acquire(*, session_id: str) -> SandboxHandle:
     raise SandboxUnavailableError("Could not get a sandbox for this session; try again")
 
 
-def _wait_while_provisioning(sandbox_id: str) -> None:
-    deadline = time.monotonic() + settings.SANDBOX_START_TIMEOUT_SECONDS + 5
-    while time.monotonic() < deadline:
-        if not Sandbox.objects.filter(pk=sandbox_id, status=SandboxStatus.PROVISIONING).exists():
+def _wait_while_provisioning(sandbox: Sandbox) -> None:
+    """Wait for a sandbox someone else is starting. Its starter gives up after
+    SANDBOX_START_TIMEOUT_SECONDS; one still starting PROVISION_GRACE later lost its starter (a
+    worker killed mid-start, whose turn is now resumed here): it is marked failed and its
+    instance removed, and the caller starts another instead of failing the turn."""
+    deadline = sandbox.created_at + timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS) + PROVISION_GRACE
+    while timezone.now() < deadline:
+        if not Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.PROVISIONING).exists():
             return
         time.sleep(PROVISION_POLL_SECONDS)
+    sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished starting: its starter stopped")
 
 
 def sandbox_touch(*, session_id: str) -> None:

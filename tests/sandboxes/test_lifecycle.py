@@ -231,3 +231,27 @@ def test_the_local_backend_refuses_to_run_unjailed_unless_allowed(
     finally:
         backend.destroy(sandbox_id)
     assert backend.list() == []
+
+
+def test_a_sandbox_whose_starter_died_mid_start_is_replaced_not_waited_on_forever(
+    local_backend: str, alice: Any, settings: Any
+) -> None:
+    """A worker killed while it started the session's sandbox leaves a `provisioning` row and a
+    running instance. The turn's resume on another worker waits out the start timeout (plus the
+    grace), then marks that sandbox failed, removes its instance and starts a new one."""
+    settings.SANDBOX_START_TIMEOUT_SECONDS = 2
+    session_id = new_session(alice).id
+    orphan = Sandbox.objects.create(backend="local", session_id=session_id, status=SandboxStatus.PROVISIONING)
+    get_backend("local").create(str(orphan.pk))  # what the dead worker got as far as
+    # It was started long enough ago that the grace is all but over: the test waits ~1 s.
+    Sandbox.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(seconds=2 + 29))
+
+    started = time.monotonic()
+    handle = sandbox_acquire(session_id=session_id)
+
+    assert time.monotonic() - started < 30  # the wait was bounded by the row's age, not restarted
+    assert handle.sandbox_id != str(orphan.pk) and handle.replaced is False
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.error) == (SandboxStatus.FAILED, "it never finished starting: its starter stopped")
+    assert get_backend("local").list() == [handle.sandbox_id]  # the dead start's instance is gone
+    assert handle.tool_api.health()["ready"] is True
