@@ -48,7 +48,7 @@ class SessionBusyError(Exception):
     """Another turn of the session holds its lock; try again shortly."""
 
 
-def _enqueue(turn: Turn, queue: str = "turns") -> None:
+def turn_enqueue(turn: Turn, queue: str = "turns") -> None:
     from .tasks import run_turn
 
     # Stamped before the send: a send that fails leaves a stamp the watchdog's requeue acts on.
@@ -145,7 +145,7 @@ def _chat_send_locked(
     if session.status != SessionStatus.RUNNING:
         event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
     # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
-    transaction.on_commit(lambda: _enqueue(turn, queue))
+    transaction.on_commit(lambda: turn_enqueue(turn, queue))
     return turn
 
 
@@ -162,7 +162,7 @@ def turn_retry(*, session: Session) -> Turn:
         raise ConflictError("Anker is waiting for your reply: answer its question instead.")
     turn = Turn.objects.create(session=session, mode=session.mode, message=last.message, message_seq=last.message_seq)
     event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
-    transaction.on_commit(lambda: _enqueue(turn))
+    transaction.on_commit(lambda: turn_enqueue(turn))
     return turn
 
 
@@ -265,7 +265,7 @@ def turn_run(*, turn_id: str) -> str:
             logger.debug("session lock of turn %s already gone", turn_id)
     if outcome == HANDED_OVER:
         # Sent once the lock is free, so the next worker can start at once.
-        _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
+        turn_enqueue(turn, queue=turn_queue(session_id=turn.session_id))
         logger.info("turn %s handed over: this worker is stopping; another resumes it from its checkpoint", turn_id)
     return outcome
 
@@ -389,7 +389,7 @@ def turns_watchdog() -> dict[str, int]:
         elif turn.resume_count < settings.TURN_MAX_RESUMES:
             Turn.objects.filter(pk=turn.pk, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
             # A job's turn resumes on the jobs queue, so batch work never takes the chat pool.
-            _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
+            turn_enqueue(turn, queue=turn_queue(session_id=turn.session_id))
             counts["resumed"] += 1
         else:
             _finish(
@@ -425,6 +425,6 @@ def turns_requeue_lost() -> int:
         logger.warning(
             "turn %s was still queued %s s after it was sent; sending it again", turn.pk, settings.TURN_REQUEUE_SECONDS
         )
-        _enqueue(turn, queue=turn_queue(session_id=turn.session_id))
+        turn_enqueue(turn, queue=turn_queue(session_id=turn.session_id))
         count += 1
     return count

@@ -18,7 +18,7 @@ from anker_project.envelope import ok
 from anker_project.principal import request_principal
 from sessions.selectors import session_get
 
-from .approvals import approval_decide
+from .decisions import approval_decide
 from .mcp_servers import mcp_server_create, mcp_server_delete, mcp_server_update, mcp_servers_of_owner
 from .models import McpServer, SessionReach, ToolAction, ToolRule
 from .rules import tool_rules_set

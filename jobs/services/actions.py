@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import FINISHED_TURN_STATUSES, Turn
-from agents.reach.approvals import approval_decide, approval_pending_of_session
+from agents.reach.approvals import approval_pending_of_session
+from agents.reach.decisions import approval_decide
 from agents.services import session_delete_with_work, turn_stop
 from anker_project.errors import ApplicationError, ConflictError
 
