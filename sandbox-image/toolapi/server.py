@@ -10,7 +10,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -243,6 +243,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _download(self, app: App, path: str) -> None:
         resolved, size, chunks = app.files.open_download(path)
+        if app.redactor:
+            # Secrets were given to this sandbox: a file leaves only without them (a deliverable
+            # the agent wrote them into, a file the user downloads from the file view).
+            data = _redacted_file(app.redactor, resolved, size, chunks)
+            size, chunks = len(data), iter((data,))
         name = resolved.rsplit("/", 1)[-1].replace('"', "")
         self._status = 200
         self.send_response(200)
@@ -391,3 +396,25 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "body"
         parts.append(f"{where}: {error['msg']}")
     return "invalid request: " + "; ".join(parts)
+
+
+# A file is read whole to be checked for secrets; deliverables are capped lower than this anyway.
+REDACT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _redacted_file(redactor: Redactor, path: str, size: int, chunks: Iterator[bytes]) -> bytes:
+    """The file's bytes with every secret redacted. Text (UTF-8) is redacted like any output; a
+    binary file cannot be edited without breaking it, so one that holds a secret is refused."""
+    if size > REDACT_MAX_BYTES:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        raise ApiError(413, f"{path} is larger than the {REDACT_MAX_BYTES} bytes that can be checked for secret values")
+    data = b"".join(chunks)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if redactor.text(data.decode("latin-1")) != data.decode("latin-1"):
+            raise ApiError(403, f"{path} holds a secret value in binary form; it cannot leave the sandbox") from None
+        return data
+    return redactor.text(text).encode("utf-8")

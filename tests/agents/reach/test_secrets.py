@@ -15,11 +15,12 @@ from rest_framework.test import APIClient
 from agents.models import Secret, SessionReach
 from agents.services import chat_send, turn_run
 from anker_project.redact import Redactor
-from sandboxes.tool_api import ToolApiClient
+from sandboxes.tool_api import ToolApiClient, ToolApiError
 from sessions import eventlog
+from sessions.files import file_chunks
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import new_agent_session, timeline, tool_event
-from tests.agents.reach.conftest import call, finish, plan, tool_messages
+from tests.agents.reach.conftest import call, plan, tool_messages
 from tests.bootstrap import ROOT
 from tests.support.llm_server import ScriptedLLM
 
@@ -111,7 +112,8 @@ def test_a_canary_secret_printed_encoded_and_split_reaches_the_shell_but_nothing
         plan("Print the token"),
         call("shell_exec", {"id": "canary", "exec_dir": home, "command": command}, "call_print"),
         call("file_read", {"file": f"{home}/leak.txt"}, "call_read"),
-        *finish(),
+        call("complete_step", {"success": True, "result": "ok"}, "call_done"),
+        call("deliver_result", {"message": "Here it is.", "attachments": [f"{home}/leak.txt"]}, "call_result"),
     )
     turn = chat_send(session=session, message="Print the token")
     assert turn is not None
@@ -130,7 +132,14 @@ def test_a_canary_secret_printed_encoded_and_split_reaches_the_shell_but_nothing
     # web app's shell API relays), the logs.
     with ToolApiClient(sandbox.url, sandbox.token) as api:
         shell = api.shell_view(id="canary")
+    # The delivered file is in the user's store without the secret.
+    answer = [m for m in eventlog.events_of_types(session.id, ("message",), limit=50) if m["role"] == "assistant"][-1]
+    (delivered,) = answer["attachments"]
+    _, chunks = file_chunks(owner_id=alice.pk, file_id=delivered["file_id"])
+    stored_file = b"".join(chunks).decode()
+    assert stored_file == "[redacted:CANARY]\n"
     everything = {
+        "stored file": stored_file,
         "model": json.dumps(llm.requests),
         "events": json.dumps(eventlog.events_after(session.id, 0), default=str),
         "shell api": json.dumps(shell),
@@ -148,3 +157,24 @@ def test_the_redactor_in_the_sandbox_image_is_the_same_as_the_platforms() -> Non
 
     assert image == platform
     assert Redactor({"K": CANARY}).text("a " + CANARY + " b") == "a [redacted:K] b"
+
+
+def test_a_file_with_a_secret_leaves_the_sandbox_redacted_and_a_binary_one_not_at_all(sandbox: ToolApiServer) -> None:
+    home = sandbox.home
+    (home / "notes.txt").write_text(f"token={CANARY}\n")
+    (home / "blob.bin").write_bytes(b"\x00\xff" + CANARY.encode() + b"\x00")
+    (home / "clean.bin").write_bytes(b"\x00\xff\x10")
+    with ToolApiClient(sandbox.url, sandbox.token) as api:
+        api.env_set(env={})  # the server is shared: no secrets from an earlier test
+        before = b"".join(api.file_download(path=str(home / "notes.txt")))
+        api.env_set(env={"CANARY": CANARY})
+        notes = b"".join(api.file_download(path=str(home / "notes.txt")))
+        clean = b"".join(api.file_download(path=str(home / "clean.bin")))
+        with pytest.raises(ToolApiError) as refused:
+            b"".join(api.file_download(path=str(home / "blob.bin")))
+
+    assert before == f"token={CANARY}\n".encode()  # no secrets given: the file as it is
+    assert notes == b"token=[redacted:CANARY]\n"
+    assert clean == b"\x00\xff\x10"
+    assert refused.value.status == 403
+    assert "holds a secret value in binary form" in refused.value.message
