@@ -11,6 +11,7 @@ STOP_KEY_SECONDS = 3600
 class StopReason:
     STOP = "stop"  # the user pressed stop
     INTERRUPT = "interrupt"  # a newer message replaces this turn
+    ROLLBACK = "rollback"  # a newer message replaces this turn, and what it did is discarded
     DELETED = "deleted"  # the session is being deleted
 
 

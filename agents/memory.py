@@ -21,6 +21,8 @@ from anker_project.mongo import get_db
 from sessions.events import PlanStep
 
 COLLECTION = "agent_memory"
+# Per session: the memory as it was when its latest turn started (what a rollback restores).
+TURN_START_COLLECTION = "agent_memory_turn_start"
 CHARS_PER_TOKEN = 4
 # The newest messages are never elided: the model is working with them.
 PROTECTED_TAIL = 6
@@ -79,6 +81,36 @@ def memory_checkpoint(state: AgentState) -> None:
 
 def memory_delete(*, session_id: str) -> None:
     get_db()[COLLECTION].delete_one({"_id": session_id})
+    get_db()[TURN_START_COLLECTION].delete_one({"_id": session_id})
+
+
+def memory_mark_turn_start(*, session_id: str, turn_id: str) -> None:
+    """Keep the memory as it is now, as the start of `turn_id`. Once per turn: a turn resumed or
+    handed to another worker keeps the copy from its first start. Called under the session lock."""
+    db = get_db()
+    held = db[TURN_START_COLLECTION].find_one({"_id": session_id}, {"turn_id": 1})
+    if held is not None and held.get("turn_id") == turn_id:
+        return
+    state = db[COLLECTION].find_one({"_id": session_id})
+    db[TURN_START_COLLECTION].replace_one(
+        {"_id": session_id}, {"_id": session_id, "turn_id": turn_id, "state": state}, upsert=True
+    )
+
+
+def memory_roll_back(*, session_id: str, turn_id: str) -> bool:
+    """Put back the memory as it was when `turn_id` started (none, if it had none then). False when
+    there is no copy for that turn (it never started: its memory is untouched)."""
+    db = get_db()
+    held = db[TURN_START_COLLECTION].find_one({"_id": session_id})
+    if held is None or held.get("turn_id") != turn_id:
+        return False
+    state = held.get("state")
+    if state is None:
+        db[COLLECTION].delete_one({"_id": session_id})
+    else:
+        db[COLLECTION].replace_one({"_id": session_id}, state, upsert=True)
+    db[TURN_START_COLLECTION].delete_one({"_id": session_id})
+    return True
 
 
 def estimate_tokens(messages: list[Message]) -> int:

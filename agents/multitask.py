@@ -9,6 +9,10 @@ class MultitaskStrategy(models.TextChoices):
     REJECT = "reject", "Refuse the new message (409); nothing changes"
     INTERRUPT = "interrupt", "Stop the running turn at its next safe point, keep its history, start the new one"
     ENQUEUE = "enqueue", "Queue the new message; it runs after the turns ahead of it, in order"
+    ROLLBACK = (
+        "rollback",
+        "Stop the running turn and discard its events and agent memory (files it wrote stay), then start the new one",
+    )
 
 
 DEFAULT_MULTITASK_STRATEGY = MultitaskStrategy.INTERRUPT

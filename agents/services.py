@@ -21,13 +21,13 @@ from sandboxes.services import SandboxUnavailableError, sandbox_release_for_sess
 from sessions.events import DoneEvent, ErrorEvent, FileInfo, MessageEvent, StatusEvent, WaitEvent
 from sessions.files import file_get, files_delete_of_session
 from sessions.models import Session, SessionMode, SessionStatus
-from sessions.publisher import event_publish
+from sessions.publisher import event_publish, events_roll_back
 from sessions.services import session_create, session_delete
 
 from .control import StopReason, session_turn_lock, turn_stop_reason, turn_stop_request
 from .hooks import turn_ended, turn_queue
 from .llm import LLMError, LLMStopped
-from .memory import memory_delete
+from .memory import memory_delete, memory_mark_turn_start, memory_roll_back
 from .model_choice import model_check, session_model_set
 from .models import ACTIVE_TURN_STATUSES, FINISHED_TURN_STATUSES, Turn, TurnStatus
 from .multitask import (
@@ -56,28 +56,41 @@ def turn_enqueue(turn: Turn, queue: str = "turns") -> None:
     run_turn.apply_async(kwargs={"turn_id": str(turn.id), "session_id": turn.session_id}, queue=queue)
 
 
-def _cancel_queued(turn: Turn) -> bool:
-    """Cancel a turn no worker has started; its readers get `done`."""
+def _cancel_queued(turn: Turn, *, end_event: bool = True) -> bool:
+    """Cancel a turn no worker has started; its readers get `done` (unless the caller ends it
+    otherwise: a rollback)."""
     now = timezone.now()
     if not Turn.objects.filter(pk=turn.pk, status=TurnStatus.QUEUED).update(
         status=TurnStatus.CANCELLED, finished_at=now
     ):
         return False
-    event_publish(turn.session_id, DoneEvent(turn_id=str(turn.id)), dedupe_key=f"turn:{turn.id}:end")
+    if end_event:
+        event_publish(turn.session_id, DoneEvent(turn_id=str(turn.id)), dedupe_key=f"turn:{turn.id}:end")
     return True
 
 
 def _end_active_turns(session: Session, reason: str) -> tuple[int, int]:
-    """Cancel queued turns and ask running ones to stop.
+    """Cancel queued turns and ask running ones to stop. With `StopReason.ROLLBACK` the queued
+    ones are rolled back here (one `rollback` event) and the running one by its worker.
 
     Returns how many were active, and how many of them were asked to stop (a worker, or the
     watchdog for a dead one, publishes their end)."""
     active = list(Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES))
     asked = 0
+    rolled_back: list[Turn] = []
     for turn in active:
-        if not _cancel_queued(turn):
+        if _cancel_queued(turn, end_event=reason != StopReason.ROLLBACK):
+            rolled_back.append(turn)
+        else:
             turn_stop_request(str(turn.id), reason)
             asked += 1
+    if reason == StopReason.ROLLBACK and rolled_back:
+        events_roll_back(
+            session.id,
+            turn_ids=[str(t.id) for t in rolled_back],
+            from_seq=min(t.message_seq for t in rolled_back),
+            turn_id=None,
+        )
     return len(active), asked
 
 
@@ -94,9 +107,10 @@ def chat_send(
     `attachments` are ids of the owner's files (a foreign id is a 404); they are stored on
     the message event and copied into the sandbox before the turn. A turn still running in
     the session follows `multitask_strategy`: `interrupt` (it ends at its next safe point and
-    the new turn starts once it has), `reject` (a ConflictError; nothing changes) or `enqueue`
-    (the new turn stays queued and runs after the turns ahead of it, in order). An empty
-    message starts nothing.
+    the new turn starts once it has), `rollback` (the same, and its events and agent memory
+    since it started are discarded: one `rollback` event), `reject` (a ConflictError; nothing
+    changes) or `enqueue` (the new turn stays queued and runs after the turns ahead of it, in
+    order). An empty message starts nothing.
     """
     if len(message) > MAX_MESSAGE_CHARS:
         raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
@@ -129,6 +143,8 @@ def _chat_send_locked(
             )
     elif multitask_strategy == MultitaskStrategy.INTERRUPT:
         _end_active_turns(session, StopReason.INTERRUPT)
+    elif multitask_strategy == MultitaskStrategy.ROLLBACK:
+        _end_active_turns(session, StopReason.ROLLBACK)
     # No transaction around the publishes: holding the database's write lock across Mongo and
     # Redis calls serialises every writer behind this one (SQLite has a single writer).
     turn = Turn.objects.create(session=session, mode=session.mode, message=message)
@@ -141,8 +157,9 @@ def _chat_send_locked(
         raise
     Turn.objects.filter(pk=turn.pk).update(message_seq=event["seq"])
     turn.message_seq = event["seq"]
-    # Published before the turn is queued, so it precedes everything the turn publishes.
-    if session.status != SessionStatus.RUNNING:
+    # Published before the turn is queued, so it precedes everything the turn publishes. After a
+    # rollback too: the `running` the log had may have been a discarded turn's.
+    if session.status != SessionStatus.RUNNING or multitask_strategy == MultitaskStrategy.ROLLBACK:
         event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
     # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
     transaction.on_commit(lambda: turn_enqueue(turn, queue))
@@ -254,6 +271,8 @@ def turn_run(*, turn_id: str) -> str:
             needs_title=not turn.session.title,
             resumed=resumed,
         )
+        if turn.mode == SessionMode.AGENT:
+            memory_mark_turn_start(session_id=turn.session_id, turn_id=str(turn.id))  # what a rollback puts back
         lost = threading.Event()
         sandbox_session_id = turn.session_id if turn.mode == SessionMode.AGENT else None
         with Heartbeat(str(turn.id), lock, lost, sandbox_session_id=sandbox_session_id):
@@ -346,6 +365,10 @@ def _finish(ctx: TurnContext, status: str, *, error: str = "", reason: str | Non
     elif status == TurnStatus.WAITING:
         event_publish(session_id, StatusEvent(status="waiting", turn_id=turn_id))
         event_publish(session_id, WaitEvent(turn_id=turn_id, approval=ctx.approval), dedupe_key=end_key)
+    elif status == TurnStatus.CANCELLED and reason == StopReason.ROLLBACK:
+        # Nothing of the turn stays: its memory as it started, its events gone but one `rollback`.
+        memory_roll_back(session_id=session_id, turn_id=turn_id)
+        events_roll_back(session_id, turn_ids=[turn_id], from_seq=ctx.message_seq, turn_id=turn_id)
     elif status == TurnStatus.CANCELLED:
         turn_close_open_work(
             session_id=session_id, turn_id=turn_id, after_seq=ctx.message_seq, plan_too=reason != StopReason.INTERRUPT

@@ -19,6 +19,12 @@ processes and machines; within a process, concurrent publishers share one batche
 Dedupe keys: the insert carries the key, and a partial unique index on
 `(session_id, dedupe_key)` refuses a second event with it; the stored one is returned.
 Events without a key never pay for a lookup.
+
+Discarded events (a rolled-back turn's, `events_discard`) keep their seq and stay stored,
+marked `discarded`, so seqs are never reused; every read below skips them, except
+`last_seq`, which is where the next seq comes from. A reader that follows the log sees the
+gap they leave, which it treats like any other: the log holds everything below it that is
+still to be read.
 """
 
 from __future__ import annotations
@@ -72,8 +78,13 @@ class _Heads:
 _heads = _Heads()
 
 
+# Matches every event that was not discarded by a rollback.
+_KEPT: dict[str, Any] = {"discarded": {"$ne": True}}
+
+
 def _strip(doc: dict[str, Any]) -> dict[str, Any]:
     doc.pop("_id", None)
+    doc.pop("discarded", None)
     doc.pop("session_id", None)
     doc.pop("dedupe_key", None)
     return doc
@@ -205,7 +216,7 @@ def events_after(
     exclude_types: tuple[str, ...] = (),
     limit: int = 10000,
 ) -> list[dict[str, Any]]:
-    query: dict[str, Any] = {"session_id": session_id, "seq": {"$gt": after_seq}}
+    query: dict[str, Any] = {"session_id": session_id, "seq": {"$gt": after_seq}, **_KEPT}
     if up_to_seq is not None:
         query["seq"]["$lte"] = up_to_seq
     if exclude_types:
@@ -216,7 +227,8 @@ def events_after(
 
 def events_of_types(session_id: str, types: tuple[str, ...], *, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` events of the given types, oldest first."""
-    cursor = get_db().events.find({"session_id": session_id, "type": {"$in": list(types)}}).sort("seq", -1).limit(limit)
+    query = {"session_id": session_id, "type": {"$in": list(types)}, **_KEPT}
+    cursor = get_db().events.find(query).sort("seq", -1).limit(limit)
     return [_strip(doc) for doc in reversed(list(cursor))]
 
 
@@ -224,6 +236,34 @@ def last_seq(session_id: str) -> int:
     """The highest stored seq of the session (0 for none), read from the log itself."""
     doc = get_db().events.find_one({"session_id": session_id}, {"seq": 1}, sort=[("seq", DESCENDING)])
     return int(doc["seq"]) if doc else 0
+
+
+def events_discard(session_id: str, *, turn_ids: list[str], from_seq: int, to_seq: int) -> int:
+    """Mark the events of `turn_ids` with a seq in `from_seq`..`to_seq` discarded; returns how many
+    were marked. They keep their seqs (never reused) and no read returns them any more."""
+    result = get_db().events.update_many(
+        {"session_id": session_id, "turn_id": {"$in": turn_ids}, "seq": {"$gte": from_seq, "$lte": to_seq}},
+        {"$set": {"discarded": True}},
+    )
+    return int(result.modified_count)
+
+
+def events_discarded_count(
+    session_id: str, *, turn_ids: list[str], from_seq: int, to_seq: int, type_: str, role: str
+) -> int:
+    """How many discarded events of `turn_ids` in the range have this type and role."""
+    return int(
+        get_db().events.count_documents(
+            {
+                "session_id": session_id,
+                "turn_id": {"$in": turn_ids},
+                "seq": {"$gte": from_seq, "$lte": to_seq},
+                "type": type_,
+                "role": role,
+                "discarded": True,
+            }
+        )
+    )
 
 
 def events_delete(session_id: str) -> None:

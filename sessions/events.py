@@ -139,6 +139,18 @@ class StatusEvent(_EventBase):
     status: SessionStatusValue
 
 
+class RollbackEvent(_EventBase):
+    """Turns were rolled back (``multitask_strategy=rollback``): every event of ``turn_ids`` with
+    a seq from ``from_seq`` to ``to_seq`` is discarded. The log no longer returns them (replay,
+    ``GET /sessions/{id}``); a reader that already has them drops them when this event arrives.
+    ``turn_id`` is the turn that was running (null when only queued turns were rolled back)."""
+
+    type: Literal["rollback"] = "rollback"
+    turn_ids: list[str]
+    from_seq: int
+    to_seq: int
+
+
 Event = Annotated[
     MessageEvent
     | MessageDeltaEvent
@@ -149,14 +161,22 @@ Event = Annotated[
     | ErrorEvent
     | DoneEvent
     | WaitEvent
-    | StatusEvent,
+    | StatusEvent
+    | RollbackEvent,
     Field(discriminator="type"),
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
-# A turn's stream ends with one of these.
-TERMINAL_TYPES = frozenset({"done", "error", "wait"})
+# A turn's stream ends with one of these (a `rollback` ends every turn it names in `turn_ids`).
+TERMINAL_TYPES = frozenset({"done", "error", "wait", "rollback"})
+
+
+def event_ends_turn(event: dict[str, Any], turn_id: str) -> bool:
+    """Whether `event` is the last one `turn_id` has: its end, or a rollback that discards it."""
+    if event.get("type") not in TERMINAL_TYPES:
+        return False
+    return event.get("turn_id") == turn_id or turn_id in (event.get("turn_ids") or ())
 
 
 def event_parse(data: dict[str, Any]) -> Event:

@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import eventlog
-from .events import Event
+from .events import Event, RollbackEvent
 from .live import event_send
-from .services import session_apply_event, session_summary_changes
+from .services import session_apply_event, session_summary_after_rollback, session_summary_changes
 
 
 def event_publish(session_id: str, event: Event, *, dedupe_key: str | None = None) -> dict[str, Any]:
@@ -46,3 +46,27 @@ def event_publish(session_id: str, event: Event, *, dedupe_key: str | None = Non
     stored, _new = eventlog.event_append(session_id, dump, dedupe_key=dedupe_key)
     event_send(session_id, stored)
     return stored
+
+
+def events_roll_back(session_id: str, *, turn_ids: list[str], from_seq: int, turn_id: str | None) -> dict[str, Any]:
+    """Discard every event of `turn_ids` from `from_seq` on, then publish the one `rollback` event
+    that names them. Returns its dump.
+
+    The caller makes sure those turns publish nothing more (they are cancelled, or this is
+    their worker ending them). Marked before the event is sent, so a reader that hears of
+    the rollback and then reads the log finds none of them; one that had them already drops
+    them by the event's `turn_ids` and seq range.
+    """
+    to_seq = eventlog.last_seq(session_id)
+    discarded = eventlog.events_discard(session_id, turn_ids=turn_ids, from_seq=from_seq, to_seq=to_seq)
+    answers = discarded and _discarded_answers(session_id, turn_ids=turn_ids, from_seq=from_seq, to_seq=to_seq)
+    session_summary_after_rollback(session_id=session_id, discarded_answers=answers)
+    event = RollbackEvent(turn_ids=turn_ids, from_seq=from_seq, to_seq=to_seq, turn_id=turn_id)
+    key = f"turn:{turn_id}:end" if turn_id else None  # a turn ends once, whoever ends it
+    return event_publish(session_id, event, dedupe_key=key)
+
+
+def _discarded_answers(session_id: str, *, turn_ids: list[str], from_seq: int, to_seq: int) -> int:
+    return eventlog.events_discarded_count(
+        session_id, turn_ids=turn_ids, from_seq=from_seq, to_seq=to_seq, type_="message", role="assistant"
+    )

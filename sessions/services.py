@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from anker_project.errors import ApplicationError
 
@@ -90,6 +91,22 @@ def session_apply_event(session_id: str, event: dict[str, Any]) -> None:
             return  # deleted meanwhile
     session = Session.objects.get(pk=session_id)
     _notify_list(session)
+
+
+def session_summary_after_rollback(*, session_id: str, discarded_answers: int) -> None:
+    """After a rollback: the latest message is the newest one the log still has, and the answers
+    discarded unread no longer count as unread."""
+    kept = eventlog.events_of_types(session_id, ("message",), limit=1)
+    latest = kept[0] if kept else None
+    updates: dict[str, Any] = {
+        "latest_message": str(latest.get("content", ""))[:LATEST_MESSAGE_CHARS] if latest else "",
+        "latest_message_at": datetime.fromtimestamp(int(latest["timestamp"]), tz=UTC) if latest else None,
+        "revision": F("revision") + 1,
+    }
+    if discarded_answers:
+        updates["unread_message_count"] = Greatest(F("unread_message_count") - discarded_answers, 0)
+    if Session.objects.filter(pk=session_id).update(**updates):
+        _notify_list(Session.objects.get(pk=session_id))
 
 
 def session_delete(*, session: Session) -> None:

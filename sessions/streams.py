@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from . import eventlog
-from .events import TERMINAL_TYPES
+from .events import event_ends_turn
 from .hub import Resync, get_hub
 
 # Seqs are stored as 64-bit integers: a larger number cannot be compared with them (pymongo raises
@@ -68,7 +68,7 @@ async def session_events(
                 last = event["seq"]
                 idle = 0.0
                 yield event
-                if until_turn and event.get("turn_id") == until_turn and event["type"] in TERMINAL_TYPES:
+                if until_turn and event_ends_turn(event, until_turn):
                     return
             pending = []
             wait = poll if heartbeat_seconds is None else min(poll, heartbeat_seconds)

@@ -1,5 +1,5 @@
 """Double-texting: 20 messages sent at once to one session follow `multitask_strategy` exactly
-(reject, interrupt, enqueue), through the chat API against real Redis, the database and the
+(reject, interrupt, enqueue, rollback), through the chat API against real Redis, the database and the
 Mongo-compatible event log. Turns run through `turn_run` like a worker would."""
 
 from __future__ import annotations
@@ -168,3 +168,31 @@ def test_an_enqueued_message_is_answered_as_queued_in_the_response_headers(alice
     assert response["X-Anker-Turn-Id"] == str(second.id)
     assert response["X-Anker-Turn-Status"] == "queued"
     response.close()
+
+
+def test_rollback_leaves_only_the_last_of_20_racing_messages_and_one_rollback_event_per_discarded_turn(
+    alice: Any, llm: ScriptedLLM
+) -> None:
+    llm.set_default(text("ok"))
+    session = lite_session(alice)
+    first = chat_send(session=session, message="first")
+    assert first is not None
+
+    results = send_at_once(alice, session.id, "rollback")
+
+    assert [status for status, _, _ in results] == [200] * N
+    turns = list(Turn.objects.filter(session=session).order_by("created_at"))
+    assert [t.status for t in turns] == [TurnStatus.CANCELLED] * N + [TurnStatus.QUEUED]
+    last = turns[-1]
+    # Each submission rolled back the one queued before it: the log keeps the last message and
+    # one rollback event per discarded turn, nothing of the discarded turns themselves.
+    assert user_messages(session.id) == [last.message]
+    kept = eventlog.events_after(session.id, 0)
+    rollbacks = [e for e in kept if e["type"] == "rollback"]
+    assert [e["turn_ids"] for e in rollbacks] == [[str(t.id)] for t in turns[:-1]]
+    discarded_ids = {str(t.id) for t in turns[:-1]}
+    assert [e for e in kept if e["type"] != "rollback" and e.get("turn_id") in discarded_ids] == []
+
+    assert turn_run(turn_id=str(last.id)) == "completed"
+    conversation = llm.requests[-1]["messages"]
+    assert [m["content"] for m in conversation if m["role"] == "user"] == [last.message]

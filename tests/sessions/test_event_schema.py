@@ -21,6 +21,7 @@ def test_every_event_type_is_in_the_schema() -> None:
         "DoneEvent",
         "WaitEvent",
         "StatusEvent",
+        "RollbackEvent",
     }
 
 

@@ -7,6 +7,7 @@ import type {
   SessionMessageDeltaEvent,
   SessionMessageEvent,
   SessionPlanEvent,
+  SessionRollbackEvent,
   SessionStatusEvent,
   SessionStepEvent,
   SessionToolEvent,
@@ -82,4 +83,8 @@ export function error(seq: number, message: string): SessionErrorEvent {
 /** A WebSocket frame as the server sends it. */
 export function frame(event: { type: string }): string {
   return JSON.stringify({ event: event.type, data: event })
+}
+
+export function rollback(seq: number, turnIds: string[], fromSeq: number, toSeq: number): SessionRollbackEvent {
+  return { ...envelope(seq, turnIds[0] ?? null), type: 'rollback', turn_ids: turnIds, from_seq: fromSeq, to_seq: toSeq }
 }

@@ -79,6 +79,8 @@ export interface TimelineState {
   /** Tool call ids in the order they started (the computer panel's history). */
   toolOrder: string[]
   plan: PlanStep[] | null
+  /** The turn that sent the plan shown (a rollback of that turn takes the plan away). */
+  planTurnId: string | null
   title: string | null
   /** The server's session status, as last reported. */
   status: SessionStatus | null
@@ -96,6 +98,7 @@ export function createTimelineState(): TimelineState {
     tools: {},
     toolOrder: [],
     plan: null,
+    planTurnId: null,
     title: null,
     status: null,
     activeStepKey: null,
@@ -184,6 +187,31 @@ function applyTool(state: TimelineState, event: SessionToolEvent): void {
   else state.items.push({ kind: 'tool', key: `tool:${call.id}`, toolId: call.id })
 }
 
+/** A rollback: everything the discarded turns put on the timeline goes (their events carry
+ * their turn id; the server no longer replays them). The other turns' rows stay as they are. */
+function dropTurns(state: TimelineState, turnIds: string[]): void {
+  const gone = new Set(turnIds)
+  const discarded = (turnId: string | null): boolean => turnId !== null && gone.has(turnId)
+  const droppedTools = new Set(state.toolOrder.filter((id) => discarded(state.tools[id]?.turnId ?? null)))
+  for (const id of droppedTools) delete state.tools[id]
+  state.toolOrder = state.toolOrder.filter((id) => !droppedTools.has(id))
+  state.items = state.items.filter((item) => {
+    if (item.kind === 'tool') return !droppedTools.has(item.toolId)
+    if (item.kind === 'error') return true
+    return !discarded(item.turnId)
+  })
+  for (const item of state.items) {
+    if (item.kind === 'step') item.toolIds = item.toolIds.filter((id) => !droppedTools.has(id))
+  }
+  if (state.activeStepKey && !state.items.some((i) => i.kind === 'step' && i.stepKey === state.activeStepKey)) {
+    state.activeStepKey = null
+  }
+  if (discarded(state.planTurnId)) {
+    state.plan = null
+    state.planTurnId = null
+  }
+}
+
 /** Applies one event. Returns false when it was dropped as a duplicate or stale replay. */
 export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
   if (event.seq <= state.lastSeq) return false
@@ -239,6 +267,7 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
       break
     case 'plan': {
       state.plan = event.steps.map((step) => ({ ...step }))
+      state.planTurnId = event.turn_id
       for (const planned of event.steps) {
         for (const item of stepRows(state, stepKey(event.turn_id, planned.id))) {
           if (!planned.status) continue
@@ -301,6 +330,9 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
       state.status = event.status
       if (event.status !== 'waiting') state.approval = null
       if (event.status !== 'running' && event.status !== 'pending') endStreaming(state)
+      break
+    case 'rollback':
+      dropTurns(state, event.turn_ids)
       break
     default: {
       const unreachable: never = event

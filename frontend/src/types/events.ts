@@ -15,6 +15,7 @@ export type AnkerEvent =
   | DoneEvent
   | WaitEvent
   | StatusEvent
+  | RollbackEvent
 export type ContentType = string
 export type FileId = string
 export type FileUrl = string
@@ -99,6 +100,14 @@ export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped
 export type Timestamp9 = number
 export type TurnId9 = string | null
 export type Type9 = 'status'
+export type EventId10 = string
+export type FromSeq = number
+export type Seq10 = number
+export type Timestamp10 = number
+export type ToSeq = number
+export type TurnId10 = string | null
+export type TurnIds = string[]
+export type Type10 = 'rollback'
 
 export interface MessageEvent {
   attachments?: Attachments
@@ -237,4 +246,20 @@ export interface StatusEvent {
   timestamp?: Timestamp9
   turn_id?: TurnId9
   type?: Type9
+}
+/**
+ * Turns were rolled back (``multitask_strategy=rollback``): every event of ``turn_ids`` with
+ * a seq from ``from_seq`` to ``to_seq`` is discarded. The log no longer returns them (replay,
+ * ``GET /sessions/{id}``); a reader that already has them drops them when this event arrives.
+ * ``turn_id`` is the turn that was running (null when only queued turns were rolled back).
+ */
+export interface RollbackEvent {
+  event_id?: EventId10
+  from_seq: FromSeq
+  seq?: Seq10
+  timestamp?: Timestamp10
+  to_seq: ToSeq
+  turn_id?: TurnId10
+  turn_ids: TurnIds
+  type?: Type10
 }

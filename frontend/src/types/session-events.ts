@@ -10,6 +10,7 @@ import type {
   MessageEvent,
   PlanEvent,
   PlanStep,
+  RollbackEvent,
   StatusEvent,
   StepEvent,
   TitleEvent,
@@ -47,6 +48,7 @@ export type SessionErrorEvent = Delivered<ErrorEvent>
 export type SessionDoneEvent = Delivered<DoneEvent>
 export type SessionWaitEvent = Delivered<WaitEvent>
 export type SessionStatusEvent = Delivered<StatusEvent>
+export type SessionRollbackEvent = Delivered<RollbackEvent>
 
 export type SessionEvent =
   | SessionMessageEvent
@@ -59,6 +61,7 @@ export type SessionEvent =
   | SessionDoneEvent
   | SessionWaitEvent
   | SessionStatusEvent
+  | SessionRollbackEvent
 
 export type SessionEventType = SessionEvent['type']
 export type { PlanStep }
@@ -74,6 +77,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<SessionEventType>([
   'done',
   'wait',
   'status',
+  'rollback',
 ])
 
 function isRecord(value: unknown): value is Record<string, unknown> {

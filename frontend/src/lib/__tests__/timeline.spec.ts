@@ -173,4 +173,35 @@ describe('timeline order', () => {
     expect(state.items[2]).toMatchObject({ kind: 'step', status: 'cancelled' })
     expect(state.status).toBe('stopped')
   })
+
+  it('drops what a rolled-back turn showed, keeps the other turns, and applies what follows', () => {
+    const state = createTimelineState()
+    const shell = { name: 'shell', function: 'shell_exec', args: { id: 'main', command: 'seq 1000000' } }
+    const second = (event: SessionEvent): SessionEvent => ({ ...event, turn_id: 'turn-2' })
+    applyAll(state, [
+      ev.userMessage(1, 'Count to three'),
+      ev.assistantMessage(2, 'Counted to three.'),
+      ev.userMessage(3, 'Now to a million', 'turn-2'),
+      second(ev.plan(4, [{ id: '1', description: 'Count', status: 'running' }])),
+      second(ev.step(5, '1', 'running', 'Count')),
+      second(ev.tool(6, 'call-1', 'calling', shell)),
+      second(ev.delta(7, 'Counting')),
+      ev.userMessage(8, 'Only to ten, please', 'turn-3'),
+      ev.rollback(9, ['turn-2'], 3, 8),
+    ])
+
+    expect(state.items.map((item) => item.kind === 'message' && item.content)).toEqual([
+      'Count to three',
+      'Counted to three.',
+      'Only to ten, please',
+    ])
+    expect(state.tools).toEqual({})
+    expect(state.toolOrder).toEqual([])
+    expect(state.plan).toBeNull()
+    expect(state.activeStepKey).toBeNull()
+    expect(state.lastSeq).toBe(9)
+    // The discarded seqs never come back (the server skips them), and later ones apply as usual.
+    expect(applyEvent(state, ev.assistantMessage(10, 'Counted to ten.', 'turn-3'))).toBe(true)
+    expect(state.items).toHaveLength(4)
+  })
 })
