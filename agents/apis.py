@@ -229,7 +229,8 @@ class SessionChatApi(APIView):
             default=DEFAULT_MULTITASK_STRATEGY,
             help_text=(
                 "When the session is still answering: interrupt (default) stops that turn at its next safe "
-                "point; reject answers 409 and changes nothing; enqueue runs this message after it, in order."
+                "point; reject answers 409 and changes nothing; enqueue runs this message after it, in order; "
+                "rollback stops that turn and discards its events and agent memory (not its files)."
             ),
         )
 
