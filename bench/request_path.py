@@ -3,8 +3,9 @@ the same answer from a minimal ASGI app served by the same daphne, measured in t
 
 Both run under daphne on private servers (SQLite by default; BENCH_DATABASE_URL for
 PostgreSQL). Each client keeps its connection alive and sends REQUESTS requests one after
-another; prints p50/p99 ms and requests/s for both, and the ratio. Any non-200 answer makes
-the run exit non-zero.
+another; prints p50/p99 ms and requests/s for both, the ratio, and each server's CPU time per
+request (from /proc: what the server process itself spends, whatever else runs on the machine).
+Any non-200 answer makes the run exit non-zero.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ async def minimal_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def hammer(url: str, token: str) -> tuple[list[float], int, float]:
     import httpx
 
@@ -74,6 +81,7 @@ def main() -> int:
             "minimal",
             [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.request_path:minimal_app"],
         )
+        pids = {"base": stack.procs[-1].pid, "full": stack.web_pid}
         from django.contrib.auth import get_user_model
         from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -86,9 +94,12 @@ def main() -> int:
         # Rounds alternate between the servers, so a change in the machine's load (it is
         # shared) falls on all of them alike.
         results: dict[str, tuple[list[float], int, list[float]]] = {name: ([], 0, []) for name in urls}
+        cpu = dict.fromkeys(urls, 0.0)
         for _round in range(ROUNDS):
             for name, url in urls.items():
+                before = cpu_seconds(pids[name])
                 lat, fail, rate = asyncio.run(hammer(url, token))
+                cpu[name] += cpu_seconds(pids[name]) - before
                 got = results[name]
                 results[name] = (got[0] + lat, got[1] + fail, [*got[2], rate])
         base, base_fail, base_rates = results["base"]
@@ -101,11 +112,12 @@ def main() -> int:
         )
         print(
             f"  baseline, minimal ASGI app:  p50 {percentile(base, 50):6.2f} ms  p99 {percentile(base, 99):6.2f} ms"
-            f"  {base_rate:6.0f} req/s"
+            f"  {base_rate:6.0f} req/s  server CPU {cpu['base'] * 1000 / (len(base) + CLIENTS * ROUNDS):.2f} ms/req"
         )
         print(
             f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
-            f"  {full_rate:6.0f} req/s   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
+            f"  {full_rate:6.0f} req/s  server CPU {cpu['full'] * 1000 / (len(full) + CLIENTS * ROUNDS):.2f} ms/req"
+            f"   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
         )
         print("  target: p50 <= 5 ms, p99 <= 20 ms")
         failed = bool(base_fail or full_fail)

@@ -92,12 +92,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so worker and server subprocesses started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_SQLITE_PATH", default=str(DATA_DIR / "test-db.sqlite3"))}
-else:
-    # 0: a connection per request or task, closed at its end. Django's advice under ASGI, where
-    # every request runs in a thread of its own: kept-alive connections would pile up per thread
-    # (a 1,000-job burst over HTTP hit PostgreSQL's "too many clients" with 60 s).
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Connections persist (seconds) in long-lived threads: the web process's pooled request
+# threads (anker_project/asgi_handler.py: at most WEB_REQUEST_THREADS of them, so a burst cannot
+# pile up connections — a 1,000-job burst once hit PostgreSQL's "too many clients" when every
+# request had a thread of its own) and the worker's task threads. Opening one costs more than a
+# small request (SQLite's pragmas, PostgreSQL's handshake). 0 = a connection per request or task.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0 if TESTING else 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+WEB_REQUEST_THREADS = env.int("WEB_REQUEST_THREADS", default=16)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
