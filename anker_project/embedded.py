@@ -43,6 +43,7 @@ STOP_GRACE_SECONDS = 10.0
 RESTART_MAX_SECONDS = 30.0
 # A child that stayed up this long before dying is restarted after the shortest delay again.
 STABLE_SECONDS = 60.0
+ROOT_NOTE = "  Running as root: fine on a machine of your own; the Docker image runs as user `anker`.\n"
 COLORS = {"web": 32, "worker": 36, "beat": 35, "flower": 33, "redis": 90, "mongo": 90}
 
 
@@ -94,6 +95,7 @@ class Runner:
         self.status_file = status_file
         self.env = dict(os.environ)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env["ANKER_EMBEDDED"] = "1"  # see anker_project/celery.py
         # The web process reports the children's states in /api/v1/health from this file.
         self.env["ANKER_PROCESS_STATUS_FILE"] = str(status_file)
         self.restart_max = float(os.environ.get("EMBEDDED_RESTART_MAX_SECONDS") or RESTART_MAX_SECONDS)
@@ -369,7 +371,7 @@ def main() -> int:
             f"    Admin        http://127.0.0.1:{port}/admin/\n"
             f"    Flower       http://127.0.0.1:{flower_port}/  (user anker, password in {DATA_DIR}/flower_password)\n"
             f"  Create a login (in another terminal):  .venv/bin/python manage.py createsuperuser\n"
-            f"  Logs: {LOG_DIR}/   Data: {DATA_DIR}/   Stop: Ctrl-C\n",
+            f"  Logs: {LOG_DIR}/   Data: {DATA_DIR}/   Stop: Ctrl-C\n" + (ROOT_NOTE if os.geteuid() == 0 else ""),
             flush=True,
         )
         # A child that dies is started again (see Runner.supervise); only Ctrl-C or SIGTERM stop Anker.

@@ -1,4 +1,9 @@
-"""Schedules (crons): every read and write, the fire itself, and beat's tick.
+"""Schedules (crons): every read and write, the fire itself, its timer, and beat's tick.
+
+Each schedule's next fire is a `jobs.schedule_due` task with a countdown, armed when the
+schedule is created or changed and after each fire (JOB_TIMER_MAX_SECONDS ahead at most; beat's
+slow tick arms farther ones when they come near and fires whatever a lost timer left due). A
+pending `enqueue` run starts when the schedule's previous job ends.
 
 A fire is claimed twice over, so two beats running by mistake never start the same fire
 twice: first by compare-and-set on `Schedule.next_run_at` (only one tick moves it from the
@@ -143,6 +148,21 @@ def _plan(schedule: Schedule, *, now: datetime) -> datetime | None:
     )
 
 
+def schedule_arm(*, schedule_id: str, fire_at: datetime | None, within: float | None = None) -> bool:
+    """Send `jobs.schedule_due` for the fire at `fire_at`, once the current transaction
+    commits; False (nothing sent) when there is none or it is more than `within` seconds off."""
+    from .tasks import schedule_due_task
+
+    if fire_at is None:
+        return False
+    delay = max(0.0, (fire_at - timezone.now()).total_seconds())
+    if delay > (settings.JOB_TIMER_MAX_SECONDS if within is None else within):
+        return False
+    kwargs = {"schedule_id": schedule_id, "fire_at": fire_at.isoformat()}
+    transaction.on_commit(lambda: schedule_due_task.apply_async(kwargs=kwargs, countdown=delay, queue="default"))
+    return True
+
+
 def schedule_create(*, owner_id: int, api_key_id: str | None, fields: dict[str, Any]) -> Schedule:
     """Make a schedule; `fields` are the API's validated input (job body already checked)."""
     _validated(fields)
@@ -151,6 +171,7 @@ def schedule_create(*, owner_id: int, api_key_id: str | None, fields: dict[str, 
     schedule = Schedule(owner_id=owner_id, api_key_id=api_key_id, **fields)
     schedule.next_run_at = _plan(schedule, now=timezone.now())
     schedule.save()
+    schedule_arm(schedule_id=str(schedule.pk), fire_at=schedule.next_run_at)
     return schedule
 
 
@@ -168,6 +189,7 @@ def schedule_update(*, schedule_id: str, changes: dict[str, Any]) -> Schedule:
             setattr(schedule, name, value)
         schedule.next_run_at = _plan(schedule, now=timezone.now())
         schedule.save()
+        schedule_arm(schedule_id=str(schedule.pk), fire_at=schedule.next_run_at)
     return schedule
 
 
@@ -263,41 +285,77 @@ def _count_missed(schedule: Schedule, first: datetime, now: datetime) -> int:
     return count
 
 
-def schedules_tick() -> dict[str, int]:
-    """Beat: fire every due schedule once, record missed fires, start pending enqueued runs."""
+def _fire_due(schedule: Schedule, *, now: datetime) -> str:
+    """Fire the schedule's due `next_run_at` (or record it missed) and arm the next fire.
+    Returns fired, missed or "" (another tick or timer claimed it, or the cron is invalid)."""
+    fire_at = schedule.next_run_at
+    assert fire_at is not None
+    try:
+        following = _plan(schedule, now=now)
+    except CronError:
+        logger.exception("schedule %s has an invalid cron; disabling it", schedule.pk)
+        Schedule.objects.filter(pk=schedule.pk).update(enabled=False, next_run_at=None)
+        return ""
+    # Claim the fire: only the tick or timer that moves next_run_at from it may fire it.
+    if not Schedule.objects.filter(pk=schedule.pk, next_run_at=fire_at).update(next_run_at=following):
+        return ""
+    schedule_arm(schedule_id=str(schedule.pk), fire_at=following)
+    late = (now - fire_at).total_seconds()
+    if late > settings.SCHEDULE_MISFIRE_GRACE_SECONDS:
+        try:
+            with transaction.atomic():
+                ScheduleRun.objects.create(
+                    schedule=schedule,
+                    fire_at=fire_at,
+                    outcome=ScheduleRunOutcome.MISSED,
+                    missed_count=_count_missed(schedule, fire_at, now),
+                    error=f"Anker was not running at the fire time ({int(late)} s late); skipped.",
+                )
+        except IntegrityError:
+            return ""
+        return "missed"
+    return "fired" if schedule_fire(schedule_id=str(schedule.pk), fire_at=fire_at) is not None else ""
+
+
+def schedule_due(*, schedule_id: str, fire_at: str) -> str:
+    """`jobs.schedule_due`: the timer of one fire. Fires it if it is still the schedule's next
+    fire and its time has come (an edited schedule armed its own timer); an early timer is
+    armed again. Returns fired, missed, early or stale."""
+    schedule = Schedule.objects.filter(pk=schedule_id, enabled=True).first()
+    when = datetime.fromisoformat(fire_at)
+    if schedule is None or schedule.next_run_at != when:
+        return "stale"
     now = timezone.now()
-    counts = {"fired": 0, "missed": 0, "pending_started": 0}
+    if when > now:
+        schedule_arm(schedule_id=schedule_id, fire_at=when)
+        return "early"
+    return _fire_due(schedule, now=now) or "stale"
+
+
+def schedule_job_ended(*, schedule_id: str) -> bool:
+    """A job a schedule started ended: start the schedule's oldest pending `enqueue` run."""
+    schedule = Schedule.objects.filter(pk=schedule_id).first()
+    return schedule is not None and _start_pending(schedule)
+
+
+def schedules_tick() -> dict[str, int]:
+    """Beat's safety net, every SCHEDULE_TICK_SECONDS: fire every due schedule a lost timer
+    left behind, record missed fires, start pending enqueued runs, and arm the timers of fires
+    that come before the next ticks."""
+    now = timezone.now()
+    counts = {"fired": 0, "missed": 0, "pending_started": 0, "armed": 0}
     due = Schedule.objects.filter(enabled=True, next_run_at__lte=now).order_by("next_run_at")
     for schedule in due[:1000]:
-        fire_at = schedule.next_run_at
-        assert fire_at is not None
-        try:
-            following = _plan(schedule, now=now)
-        except CronError:
-            logger.exception("schedule %s has an invalid cron; disabling it", schedule.pk)
-            Schedule.objects.filter(pk=schedule.pk).update(enabled=False, next_run_at=None)
-            continue
-        # Claim the fire: only the tick that moves next_run_at from it may fire it.
-        if not Schedule.objects.filter(pk=schedule.pk, next_run_at=fire_at).update(next_run_at=following):
-            continue
-        late = (now - fire_at).total_seconds()
-        if late > settings.SCHEDULE_MISFIRE_GRACE_SECONDS:
-            try:
-                with transaction.atomic():
-                    ScheduleRun.objects.create(
-                        schedule=schedule,
-                        fire_at=fire_at,
-                        outcome=ScheduleRunOutcome.MISSED,
-                        missed_count=_count_missed(schedule, fire_at, now),
-                        error=f"Anker was not running at the fire time ({int(late)} s late); skipped.",
-                    )
-            except IntegrityError:
-                continue
-            counts["missed"] += 1
-            continue
-        if schedule_fire(schedule_id=str(schedule.pk), fire_at=fire_at) is not None:
-            counts["fired"] += 1
+        outcome = _fire_due(schedule, now=now)
+        if outcome:
+            counts[outcome] += 1
     pending = Schedule.objects.filter(runs__outcome=ScheduleRunOutcome.PENDING).distinct()
     for schedule in pending[:1000]:
         counts["pending_started"] += _start_pending(schedule)
+    window = settings.SCHEDULE_TICK_SECONDS * 2
+    near = Schedule.objects.filter(
+        enabled=True, next_run_at__gt=now, next_run_at__lte=now + timedelta(seconds=window)
+    ).values_list("pk", "next_run_at")
+    for schedule_id, fire_at in near[:1000]:
+        counts["armed"] += schedule_arm(schedule_id=str(schedule_id), fire_at=fire_at, within=window + 1)
     return counts

@@ -103,6 +103,27 @@ def _schedule_pool_refill() -> None:
         transaction.on_commit(lambda: pool_refill.delay())
 
 
+def _prepare(backend: SandboxBackend, *, session_id: str | None) -> None:
+    """What a backend does once before its first sandbox (the Docker backend builds a missing
+    image, a long wait the session is told about), before any sandbox row exists."""
+    prepare = getattr(backend, "prepare", None)
+    if prepare is None:
+        return
+
+    def notify(note: str) -> None:
+        if session_id is not None:
+            from sessions.events import StatusEvent
+            from sessions.publisher import event_publish
+
+            event_publish(session_id, StatusEvent(status="running", note=note))
+
+    try:
+        prepare(notify=notify)
+    except SandboxStartError as exc:
+        logger.warning("sandbox backend %s is not ready: %s", backend.name, exc)
+        raise SandboxUnavailableError(f"Could not start a sandbox: {exc}") from exc
+
+
 def sandbox_create(*, session_id: str | None = None, backend: SandboxBackend | None = None) -> Sandbox:
     """Start a sandbox: for the session (leased to it) or, without one, for the warm pool.
 
@@ -110,6 +131,7 @@ def sandbox_create(*, session_id: str | None = None, backend: SandboxBackend | N
     when the session already holds a live sandbox.
     """
     backend = backend or get_backend()
+    _prepare(backend, session_id=session_id)
     with transaction.atomic():
         sandbox = Sandbox.objects.create(
             backend=backend.name,

@@ -137,6 +137,8 @@ class WaitEvent(_EventBase):
 class StatusEvent(_EventBase):
     type: Literal["status"] = "status"
     status: SessionStatusValue
+    # A sentence about a long wait while the status holds (e.g. the sandbox image being built).
+    note: str = ""
 
 
 class RollbackEvent(_EventBase):

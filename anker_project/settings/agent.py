@@ -39,6 +39,15 @@ CHAT_HISTORY_MESSAGES = env.int("CHAT_HISTORY_MESSAGES", default=40)
 SANDBOX_BACKEND = env_or("SANDBOX_BACKEND", "local")  # docker | local | attached (tests, benchmarks)
 SANDBOX_IMAGE = env_or("SANDBOX_IMAGE", "anker-sandbox:latest")
 SANDBOX_NAME_PREFIX = env_or("SANDBOX_NAME_PREFIX", "anker-sandbox")
+# Docker backend: a missing SANDBOX_IMAGE is built from sandbox-image/ by the first sandbox request
+# (one build at a time across workers), FROM SANDBOX_BASE_IMAGE (sandbox-image/build.sh makes the
+# local anker-base:bookworm; "debian:bookworm-slim" where a registry is reachable).
+SANDBOX_IMAGE_AUTOBUILD = env.bool("SANDBOX_IMAGE_AUTOBUILD", default=True)
+SANDBOX_BASE_IMAGE = env_or("SANDBOX_BASE_IMAGE", env_or("ANKER_BASE_IMAGE", "anker-base:bookworm"))
+SANDBOX_IMAGE_CONTEXT = env_or("SANDBOX_IMAGE_CONTEXT", str(BASE_DIR / "sandbox-image"))
+SANDBOX_IMAGE_BUILD_TIMEOUT_SECONDS = env.int("SANDBOX_IMAGE_BUILD_TIMEOUT_SECONDS", default=1800)
+# Extra CA certificates the build trusts (a TLS-intercepting proxy's), as build.sh does; "" for none.
+SANDBOX_BUILD_CA_BUNDLE = env.str("HOST_CA_BUNDLE", default="/etc/ssl/certs/ca-certificates.crt")
 SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
 # The Docker network sandboxes run on (created internal, inter-container traffic off, when missing).
 SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="") or "anker-sandboxes"

@@ -3,6 +3,7 @@
 from kombu import Queue
 
 from .env import env, env_or
+from .jobs import JOBS_TICK_SECONDS, SCHEDULE_TICK_SECONDS
 from .realtime import REDIS_URL
 
 CELERY_BROKER_URL = env_or("CELERY_BROKER_URL", REDIS_URL)
@@ -30,8 +31,8 @@ CELERY_BEAT_SCHEDULE = {
     "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": env.float("TURN_WATCHDOG_SECONDS", default=30.0)},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
     "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
-    "jobs-tick": {"task": "jobs.tick", "schedule": env.float("JOB_DISPATCH_SECONDS", default=5.0)},
-    "schedules-tick": {"task": "jobs.schedules_tick", "schedule": env.float("SCHEDULE_TICK_SECONDS", default=10.0)},
+    "jobs-tick": {"task": "jobs.tick", "schedule": JOBS_TICK_SECONDS},
+    "schedules-tick": {"task": "jobs.schedules_tick", "schedule": SCHEDULE_TICK_SECONDS},
     "jobs-retention": {"task": "jobs.retention_sweep", "schedule": 3600.0},
 }
 

@@ -3,12 +3,14 @@
 - `submit`: validation, idempotency, the rate window; the job and its session.
 - `lifecycle`: dispatch (fairness per key) and the end of a job's turn.
 - `actions`: what the caller does to a job (cancel, approve, reply, delete), retention.
-- `housekeeping`: beat's safety-net tick.
+- `timers` and `housekeeping`: what happens at a time (a delayed start, a timeout), and beat's
+  slow safety-net tick.
 - `deliveries`: webhooks (record, send, retry, redeliver).
 
 Imports run submit → lifecycle → deliveries, actions → lifecycle, housekeeping → all three;
-`deliveries` reaches `jobs.tasks` lazily (the service ↔ task pattern). Callers import from
-`jobs.services`, which re-exports the public names below.
+submit, lifecycle and actions → timers. `deliveries` and `timers` reach `jobs.tasks` lazily
+(the service ↔ task pattern). Callers import from `jobs.services`, which re-exports the
+public names below.
 """
 
 from .actions import (
@@ -21,7 +23,7 @@ from .actions import (
     jobs_retention_sweep,
 )
 from .deliveries import DEFAULT_WEBHOOK_EVENTS, webhook_attempt, webhook_enqueue, webhook_redeliver
-from .housekeeping import jobs_tick
+from .housekeeping import job_timeout, job_wake, jobs_tick
 from .lifecycle import (
     JOBS_QUEUE,
     TURN_TO_JOB,
@@ -51,7 +53,9 @@ __all__ = [
     "job_reply",
     "job_request_hash",
     "job_submit",
+    "job_timeout",
     "job_turn_queue",
+    "job_wake",
     "jobs_cancel_many",
     "jobs_retention_sweep",
     "jobs_tick",

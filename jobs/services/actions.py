@@ -18,6 +18,7 @@ from anker_project.errors import ApplicationError, ConflictError
 
 from ..models import ENDED_JOB_STATUSES, Job, JobStatus
 from .lifecycle import JOBS_QUEUE, _end, job_dispatch, job_on_turn_end
+from .timers import job_timeout_arm
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ def job_approve(*, job: Job, approve: bool, note: str = "") -> Job:
             session=job.session, tool_call_id=pending.tool_call_id, approve=approve, note=note, queue=JOBS_QUEUE
         )
         Job.objects.filter(pk=job.pk).update(turn=turn)
+        if job.timeout_s and job.started_at is not None:
+            job_timeout_arm(job_id=str(job.pk), deadline=job.started_at + timedelta(seconds=job.timeout_s))
     job.refresh_from_db()
     return job
 

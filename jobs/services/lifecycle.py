@@ -20,8 +20,9 @@ from anker_project.errors import ApplicationError
 from anker_project.redis_client import get_redis
 from sessions import eventlog
 
-from ..models import ENDED_JOB_STATUSES, Job, JobApiKey, JobStatus
+from ..models import ENDED_JOB_STATUSES, Job, JobApiKey, JobStatus, ScheduleRun
 from .deliveries import webhook_enqueue
+from .timers import job_timeout_arm
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def _start(job: Job) -> bool:
             status=JobStatus.RUNNING, started_at=Coalesce("started_at", timezone.now())
         ):
             return False
+        if job.timeout_s:
+            started_at = job.started_at or timezone.now()
+            job_timeout_arm(job_id=str(job.pk), deadline=started_at + timedelta(seconds=job.timeout_s))
         if first:
             job.status = JobStatus.RUNNING
             webhook_enqueue(job=job, event="job.started")
@@ -125,9 +129,20 @@ def _end(
     webhook_enqueue(job=job)
     if status in ENDED_JOB_STATUSES:
         transaction.on_commit(lambda: job_ended_announce(job_id=str(job.pk)))
+        _schedule_next_after(job.pk)
     if dispatch:
         transaction.on_commit(lambda: job_dispatch(api_key_id=job.api_key_id))
     return True
+
+
+def _schedule_next_after(job_id: Any) -> None:
+    """A job a schedule started ended: its schedule's pending `enqueue` run may start now."""
+    from ..tasks import schedule_job_ended_task
+
+    schedule_id = ScheduleRun.objects.filter(job_id=job_id).values_list("schedule_id", flat=True).first()
+    if schedule_id is not None:
+        kwargs = {"schedule_id": str(schedule_id)}
+        transaction.on_commit(lambda: schedule_job_ended_task.apply_async(kwargs=kwargs, queue="default"))
 
 
 def job_ended_channel(job_id: str) -> str:

@@ -27,6 +27,7 @@ from sessions.services import session_create
 from ..models import Job, JobApiKey, JobStatus
 from ..webhooks import webhook_target_check
 from .lifecycle import job_dispatch
+from .timers import job_wake_arm
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,8 @@ def job_submit(
     first job and starts nothing; with a different request it is a ConflictError. Keys are the
     API key's own: another key (even of the same owner) neither sees nor claims them. Racing
     duplicates meet the unique constraint on (api_key, idempotency_key): the loser returns the
-    winner's job. With `after_seconds` the job is `scheduled` until then (beat's tick
-    queues it when due).
+    winner's job. With `after_seconds` the job is `scheduled` until then (a `jobs.wake`
+    timer queues it when due).
     """
     metadata = metadata or {}
     payload = {
@@ -171,6 +172,8 @@ def job_submit(
                 session_model_set(session_id=session.id, model=model)
             Job.objects.filter(pk=job.pk).update(session=session)
             job.session = session
+            if job.not_before is not None:
+                job_wake_arm(job_id=str(job.pk), not_before=job.not_before)
     except IntegrityError:
         winner = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
         if winner is None:

@@ -21,6 +21,7 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
 from docker.client import DockerClient
@@ -30,6 +31,7 @@ from docker.models.networks import Network
 
 from ..egress import SHARED_MAX_CONNECTIONS, EgressProxy
 from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
+from .image_build import image_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -196,16 +198,14 @@ class DockerBackend:
         except NotFound:
             return None
 
+    def prepare(self, *, notify: Callable[[str], None] | None = None) -> str:
+        """Before a sandbox row is made: build SANDBOX_IMAGE if it is missing (see image_build);
+        `notify` tells the waiting user. Returns present, built or waited."""
+        return image_ensure(engine(), settings.SANDBOX_IMAGE, notify=notify)
+
     def create(self, sandbox_id: str) -> SandboxEndpoint:
         image = settings.SANDBOX_IMAGE
-        try:
-            engine().images.get(image)  # never pull: no registry has it, and a pull can hang
-        except ImageNotFound as exc:
-            raise SandboxStartError(
-                f"the sandbox image {image} is not on this Docker host; " + BUILD_HINT.format(image=image)
-            ) from exc
-        except DockerException as exc:
-            raise SandboxStartError(f"docker could not look up the sandbox image: {exc}") from exc
+        image_ensure(engine(), image)
         network = sandbox_network()
         proxy = egress_address(network)
         token = secrets.token_urlsafe(32)

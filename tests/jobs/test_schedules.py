@@ -223,7 +223,7 @@ def test_a_disabled_or_ended_schedule_does_not_fire(alice_key: Key) -> None:
     paused = create(alice_key, enabled=False).json()["data"]
     assert paused["next_run_at"] is None
 
-    assert schedules_tick() == {"fired": 0, "missed": 0, "pending_started": 0}
+    assert schedules_tick() == {"fired": 0, "missed": 0, "pending_started": 0, "armed": 0}
     assert Job.objects.count() == 0
 
 
