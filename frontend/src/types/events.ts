@@ -95,6 +95,7 @@ export type Timestamp8 = number
 export type TurnId8 = string | null
 export type Type8 = 'wait'
 export type EventId9 = string
+export type Note = string
 export type Seq9 = number
 export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped' | 'failed'
 export type Timestamp9 = number
@@ -241,6 +242,7 @@ export interface Args1 {
 }
 export interface StatusEvent {
   event_id?: EventId9
+  note?: Note
   seq?: Seq9
   status: Status3
   timestamp?: Timestamp9
