@@ -2,6 +2,7 @@ from django.urls import path
 
 from .apis import JobApproveApi, JobBulkCancelApi, JobCancelApi, JobDetailApi, JobReplyApi, UsageApi
 from .schedule_apis import ScheduleCollectionApi, ScheduleDetailApi, ScheduleRunApi, ScheduleRunsApi
+from .streams import job_events_view
 from .waiting import job_collection_view, job_wait_view
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("jobs/cancel", JobBulkCancelApi.as_view(), name="jobs-cancel"),
     path("jobs/<str:job_id>", JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/wait", job_wait_view, name="job-wait"),
+    path("jobs/<str:job_id>/events", job_events_view, name="job-events"),
     path("jobs/<str:job_id>/cancel", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/reply", JobReplyApi.as_view(), name="job-reply"),
     path("jobs/<str:job_id>/approve", JobApproveApi.as_view(), name="job-approve"),
