@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from pydantic import ValidationError
 
-from sandboxes.services import SandboxHandle, sandbox_acquire
+from sandboxes.services import SandboxHandle, sandbox_acquire_start, sandbox_give_back
 from sandboxes.tool_api import ToolApiError
 from sessions import eventlog
 from sessions.events import FileInfo, MessageEvent, PlanEvent, PlanStep, StepEvent, TitleEvent, ToolEvent
@@ -62,25 +62,32 @@ def run_agent(ctx: TurnContext) -> TurnOutcome:
     session = Session.objects.only("owner_id").get(pk=ctx.session_id)
     turn = Turn.objects.only("started_at", "resume_count").get(pk=ctx.turn_id)
     started = turn.started_at.timestamp() if turn.started_at else time.time()
-    sandbox = sandbox_acquire(session_id=ctx.session_id)
-    agent = Agent(
-        ctx=ctx,
-        state=memory_load(session_id=ctx.session_id),
-        sandbox=sandbox,
-        owner_id=session.owner_id,
-        llm=llm_for_turn(session_id=ctx.session_id, turn_id=ctx.turn_id),
-        deadline=started + settings.TURN_DEADLINE_SECONDS,
-        resume_count=turn.resume_count,
-    )
+    llm = llm_for_turn(session_id=ctx.session_id, turn_id=ctx.turn_id)  # no model, no sandbox
+    # The sandbox starts while the model plans; a turn that ends without a plan gives it back.
+    sandbox = sandbox_acquire_start(session_id=ctx.session_id)
+    agent: Agent | None = None
     try:
+        agent = Agent(
+            ctx=ctx,
+            state=memory_load(session_id=ctx.session_id),
+            sandbox=sandbox,
+            owner_id=session.owner_id,
+            llm=llm,
+            deadline=started + settings.TURN_DEADLINE_SECONDS,
+            resume_count=turn.resume_count,
+        )
         return agent.run()
     except (TurnStopped, LLMStopped):
-        agent.interrupt_commands()
+        if agent is not None:
+            agent.interrupt_commands()
         raise
     finally:
-        if agent.env.browser is not None:
-            agent.env.browser.close()
-        agent.reach.close()
+        if agent is None or agent.state.plan is None:
+            sandbox.abandon(sandbox_give_back)
+        if agent is not None:
+            if agent.env.browser is not None:
+                agent.env.browser.close()
+            agent.reach.close()
 
 
 class Agent:
@@ -100,7 +107,7 @@ class Agent:
         self.env = ToolEnv(ctx=ctx, sandbox=sandbox, owner_id=owner_id)
         self.reach = TurnReach(ctx=ctx, sandbox=sandbox, owner_id=owner_id)  # MCP, approvals, secrets
         self.reach.prepare_sandbox()
-        self.tools: dict[str, Tool[Any]] = self.reach.tools(tools_available(has_browser=bool(sandbox.cdp_url)))
+        self.tools: dict[str, Tool[Any]] = self.reach.tools(tools_available(has_browser=sandbox.has_browser))
         self._resume_counted = False
         self.key = f"turn:{ctx.turn_id}"
         # The tool call under way, as its `calling` event showed it (to end it on a stop).
@@ -111,6 +118,8 @@ class Agent:
         grace period), and end the tool call under way with what its shell showed."""
         if self.ctx.stop_reason is None:
             return  # not a stop: this worker lost the session to another, which carries on
+        if not self.sandbox.used:
+            return  # no command ever ran (the sandbox may still be starting)
         try:
             data = self.sandbox.tool_api.shell_interrupt(grace_seconds=settings.AGENT_STOP_GRACE_SECONDS)
         except Exception:
@@ -198,8 +207,8 @@ class Agent:
             template.format(
                 tools=", ".join(self.tools),
                 home=self.sandbox.home,
-                browser_line=prompts.BROWSER_LINE if self.sandbox.cdp_url else prompts.NO_BROWSER_LINE,
-                network_line=prompts.NETWORK_LINES[getattr(self.sandbox, "network", "open")],
+                browser_line=prompts.BROWSER_LINE if self.sandbox.has_browser else prompts.NO_BROWSER_LINE,
+                network_line=prompts.NETWORK_LINES[self.sandbox.network],
                 search_line=prompts.SEARCH_LINE if "info_search_web" in self.tools else prompts.NO_SEARCH_LINE,
                 language=language,
             )

@@ -13,7 +13,8 @@ from anker_project.errors import ApplicationError, NotFoundError
 from anker_project.principal import request_principal
 from sessions.selectors import session_get
 
-from .selectors import NO_SANDBOX_MESSAGE, sandbox_for_session, sandbox_tool_api_for
+from .hibernation import sandbox_awake_for_session
+from .selectors import NO_SANDBOX_MESSAGE, sandbox_tool_api_for
 from .services import SandboxUnavailableError
 from .tickets import vnc_ticket_issue
 from .tool_api import ToolApiError
@@ -81,9 +82,10 @@ class SessionFileApi(APIView):
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
         path = serializer.validated_data["file"]
-        with sandbox_tool_api_for(
-            principal=request_principal(request), session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS
-        ) as api:
+        principal = request_principal(request)
+        session_get(principal=principal, session_id=session_id)  # a foreign session wakes nothing: 404
+        sandbox_awake_for_session(session_id=session_id)  # a hibernated sandbox's files are still there
+        with sandbox_tool_api_for(principal=principal, session_id=session_id, timeout=VIEW_TIMEOUT_SECONDS) as api:
             try:
                 data = api.file_read(file=path)
             except ToolApiError as exc:
@@ -112,7 +114,7 @@ class SessionVncTicketApi(APIView):
         serializer.is_valid(raise_exception=True)
         principal = request_principal(request)
         session_get(principal=principal, session_id=session_id)
-        if sandbox_for_session(session_id=session_id) is None:
+        if sandbox_awake_for_session(session_id=session_id) is None:  # the live view wakes a hibernated one
             raise NotFoundError(NO_SANDBOX_MESSAGE)
         return ok(
             vnc_ticket_issue(

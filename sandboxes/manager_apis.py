@@ -89,7 +89,7 @@ class SandboxManagerApi(APIView):
         status = serializers.ChoiceField(
             choices=[*SandboxStatus.values, "live"],
             required=False,
-            help_text="One status, or `live` (provisioning, ready, in use).",
+            help_text="One status, or `live` (provisioning, ready, in use, hibernating, hibernated, waking).",
         )
         limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
         offset = serializers.IntegerField(min_value=0, default=0)

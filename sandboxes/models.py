@@ -8,12 +8,25 @@ class SandboxStatus(models.TextChoices):
     PROVISIONING = "provisioning"
     READY = "ready"  # in the warm pool, no session
     IN_USE = "in_use"  # leased by a session
+    HIBERNATING = "hibernating"  # leased, idle: its processes are being stopped
+    HIBERNATED = "hibernated"  # leased, idle: processes stopped, workspace kept; the next turn wakes it
+    WAKING = "waking"  # leased: its processes are being started again
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"  # died or never started; its remains are removed
 
 
-LIVE_STATUSES = (SandboxStatus.PROVISIONING, SandboxStatus.READY, SandboxStatus.IN_USE)
+# Live: the DB holds its instance (the reaper removes no such instance; one per session at most).
+LIVE_STATUSES = (
+    SandboxStatus.PROVISIONING,
+    SandboxStatus.READY,
+    SandboxStatus.IN_USE,
+    SandboxStatus.HIBERNATING,
+    SandboxStatus.HIBERNATED,
+    SandboxStatus.WAKING,
+)
+# In passage: another caller is starting or stopping its processes; wait for it to settle.
+PASSING_STATUSES = (SandboxStatus.PROVISIONING, SandboxStatus.HIBERNATING, SandboxStatus.WAKING)
 
 
 class Sandbox(models.Model):
@@ -54,7 +67,7 @@ class Sandbox(models.Model):
             # Two acquires for one session can never both hold a live sandbox.
             models.UniqueConstraint(
                 fields=["session"],
-                condition=Q(status__in=["provisioning", "ready", "in_use"]),
+                condition=Q(status__in=["provisioning", "ready", "in_use", "hibernating", "hibernated", "waking"]),
                 name="sandbox_one_live_per_session",
             )
         ]

@@ -8,21 +8,30 @@ and after, and a row's state decides who owns the instance.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from anker_project.errors import ApplicationError
 from anker_project.redis_client import get_redis
 
-from .backends import InstanceState, SandboxBackend, SandboxEndpoint, SandboxStartError, get_backend
-from .models import LIVE_STATUSES, Sandbox, SandboxStatus
+from .backends import (
+    InstanceState,
+    SandboxBackend,
+    SandboxEndpoint,
+    SandboxShape,
+    SandboxStartError,
+    get_backend,
+    shape_of,
+)
+from .handles import Leased, SandboxHandle
+from .models import LIVE_STATUSES, PASSING_STATUSES, Sandbox, SandboxStatus
 from .selectors import sandbox_tool_api
-from .tool_api import ToolApiClient
 
 logger = logging.getLogger(__name__)
 
@@ -40,36 +49,21 @@ class SandboxUnavailableError(ApplicationError):
     status = 503
 
 
-@dataclass(frozen=True)
-class SandboxHandle:
-    """What the agent gets: the tool API client, Chromium's CDP URL, and its working dir.
-
-    `replaced` is true when the session's previous sandbox had stopped and this is a new
-    one (its files and shells are gone; tell the user).
-    """
-
-    sandbox_id: str
-    tool_api: ToolApiClient
-    cdp_url: str | None
-    home: str
-    replaced: bool = False
-    network: str = "open"  # open | proxy (HTTP/HTTPS to public addresses) | none: what the prompt says
-
-
-def _handle(sandbox: Sandbox, *, replaced: bool) -> SandboxHandle:
-    return SandboxHandle(
-        sandbox_id=str(sandbox.id),
-        tool_api=sandbox_tool_api(sandbox),
-        cdp_url=sandbox.cdp_url or None,
-        home=sandbox.home,
-        replaced=replaced,
-        network=_network(sandbox),
+def _leased(sandbox: Sandbox, *, replaced: bool, origin: str = "kept") -> SandboxHandle:
+    return SandboxHandle.ready(
+        Leased(
+            sandbox_id=str(sandbox.id),
+            tool_api=sandbox_tool_api(sandbox),
+            cdp_url=sandbox.cdp_url or None,
+            shape=_shape(sandbox),
+            replaced=replaced,
+            origin=origin,
+        )
     )
 
 
-def _network(sandbox: Sandbox) -> str:
-    services = set(sandbox.services.split(","))
-    return "open" if "net" in services else "proxy" if "egress" in services else "none"
+def _shape(sandbox: Sandbox) -> SandboxShape:
+    return shape_of(home=sandbox.home, cdp_url=sandbox.cdp_url, services=sandbox.services.split(","))
 
 
 def _lease_end() -> datetime:
@@ -89,11 +83,16 @@ def _endpoint_fields(endpoint: SandboxEndpoint) -> dict[str, str]:
 
 
 def _alive(sandbox: Sandbox) -> bool:
+    return _state(sandbox) is InstanceState.RUNNING
+
+
+def _state(sandbox: Sandbox) -> InstanceState | None:
+    """The instance's state; None when the engine does not answer (it cannot vouch for it)."""
     try:
-        return get_backend(sandbox.backend).status(str(sandbox.id)) is InstanceState.RUNNING
-    except Exception:  # an engine that does not answer cannot vouch for it
+        return get_backend(sandbox.backend).status(str(sandbox.id))
+    except Exception:
         logger.warning("could not check sandbox %s", sandbox.id, exc_info=True)
-        return False
+        return None
 
 
 def _schedule_pool_refill() -> None:
@@ -187,10 +186,12 @@ def _claim_from_pool(*, session_id: str, backend_name: str) -> Sandbox | None:
 
 
 def sandbox_acquire(*, session_id: str) -> SandboxHandle:
-    """The session's sandbox: its live one (lease renewed); else one from the warm pool; else
-    a new one. A leased sandbox whose instance died is marked failed and replaced, and the
-    handle says `replaced=True`.
+    """The session's sandbox: its live one (lease renewed; woken if it hibernates); else one
+    from the warm pool; else a new one. A leased sandbox whose instance died (or would not
+    wake) is marked failed and replaced, and the handle says `replaced=True`.
     """
+    from .hibernation import sandbox_wake
+
     backend = get_backend()
     replaced = False
     for _attempt in range(ACQUIRE_ATTEMPTS):
@@ -198,19 +199,28 @@ def sandbox_acquire(*, session_id: str) -> SandboxHandle:
         if current is not None and current.status == SandboxStatus.PROVISIONING:
             _wait_while_provisioning(current)
             continue
+        if current is not None and current.status in PASSING_STATUSES:
+            _wait_while_passing(str(current.pk))
+            continue
+        if current is not None and current.status == SandboxStatus.HIBERNATED:
+            woken = sandbox_wake(sandbox_id=str(current.pk))
+            if woken is not None:
+                return _leased(woken, replaced=replaced)
+            replaced = replaced or Sandbox.objects.filter(pk=current.pk, status=SandboxStatus.FAILED).exists()
+            continue
         if current is not None:
             if _alive(current):
                 Sandbox.objects.filter(pk=current.pk, status=SandboxStatus.IN_USE).update(lease_expires_at=_lease_end())
-                return _handle(current, replaced=replaced)
+                return _leased(current, replaced=replaced)
             sandbox_mark_failed(sandbox_id=str(current.pk), error="its instance stopped while leased")
             replaced = True
         try:
             sandbox = _claim_from_pool(session_id=session_id, backend_name=backend.name)
             if sandbox is not None:
                 _schedule_pool_refill()
-                return _handle(sandbox, replaced=replaced)
+                return _leased(sandbox, replaced=replaced, origin="pool")
             sandbox = sandbox_create(session_id=session_id, backend=backend)
-            return _handle(sandbox, replaced=replaced)
+            return _leased(sandbox, replaced=replaced, origin="new")
         except IntegrityError:
             continue  # a concurrent acquire gave the session a sandbox: use that one
     raise SandboxUnavailableError("Could not get a sandbox for this session; try again")
@@ -229,6 +239,62 @@ def _wait_while_provisioning(sandbox: Sandbox) -> None:
     sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished starting: its starter stopped")
 
 
+def sandbox_acquire_start(*, session_id: str) -> SandboxHandle:
+    """`sandbox_acquire` on a thread of its own, so the sandbox starts while the model plans.
+
+    The handle knows the sandbox's shape at once (from the session's sandbox, the pool, or
+    what the backend would create); when that cannot be known it acquires before returning.
+    """
+    shape = _expected_shape(session_id=session_id)
+    if shape is None:
+        return sandbox_acquire(session_id=session_id)
+    future: Future[Leased] = Future()
+
+    def acquire() -> None:
+        try:
+            future.set_result(sandbox_acquire(session_id=session_id).result())
+        except BaseException as exc:
+            future.set_exception(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threading.Thread(target=acquire, name=f"sandbox-acquire-{session_id[:8]}", daemon=True).start()
+    return SandboxHandle(future, shape=shape)
+
+
+def _expected_shape(*, session_id: str) -> SandboxShape | None:
+    """What the session's sandbox will look like: its own (if it has one), a pool sandbox's, or
+    what the backend creates now."""
+    backend = get_backend()
+    known = (
+        Sandbox.objects.filter(session_id=session_id, status__in=LIVE_STATUSES).exclude(home="").first()
+        or Sandbox.objects.filter(status=SandboxStatus.READY, session__isnull=True, backend=backend.name)
+        .order_by("created_at")
+        .first()
+    )
+    return _shape(known) if known is not None else backend.shape()
+
+
+def sandbox_give_back(leased: Leased) -> None:
+    """A turn ended without using the sandbox its acquire provisioned: a pool sandbox goes back
+    to the pool untouched, a new one is destroyed. Nothing of the session's was in either."""
+    if leased.origin == "pool" and Sandbox.objects.filter(pk=leased.sandbox_id, status=SandboxStatus.IN_USE).update(
+        status=SandboxStatus.READY, session=None, claimed_at=None, lease_expires_at=None
+    ):
+        return
+    if leased.origin in ("pool", "new"):
+        sandbox_destroy(sandbox_id=leased.sandbox_id)
+
+
+def _wait_while_passing(sandbox_id: str) -> None:
+    """Wait while another caller starts, wakes or hibernates the sandbox."""
+    deadline = time.monotonic() + settings.SANDBOX_START_TIMEOUT_SECONDS + 5
+    while time.monotonic() < deadline:
+        if not Sandbox.objects.filter(pk=sandbox_id, status__in=PASSING_STATUSES).exists():
+            return
+        time.sleep(PROVISION_POLL_SECONDS)
+
+
 def sandbox_touch(*, session_id: str) -> None:
     """Renew the session's lease (turn heartbeats: model time counts as activity)."""
     Sandbox.objects.filter(session_id=session_id, status=SandboxStatus.IN_USE).update(lease_expires_at=_lease_end())
@@ -236,7 +302,7 @@ def sandbox_touch(*, session_id: str) -> None:
 
 def sandbox_extend_lease(*, sandbox_id: str, minutes: int) -> bool:
     return bool(
-        Sandbox.objects.filter(pk=sandbox_id, status=SandboxStatus.IN_USE).update(
+        Sandbox.objects.filter(pk=sandbox_id, status__in=(SandboxStatus.IN_USE, SandboxStatus.HIBERNATED)).update(
             lease_expires_at=timezone.now() + timedelta(minutes=minutes)
         )
     )
@@ -291,18 +357,26 @@ def sandboxes_reap() -> dict[str, int]:
     and remove every instance of ours (our prefix / directory) the DB does not hold live."""
     counts = {"expired": 0, "vanished": 0, "stale": 0, "orphans": 0}
     now = timezone.now()
-    for sandbox in Sandbox.objects.filter(status=SandboxStatus.IN_USE, lease_expires_at__lt=now):
+    leased = (SandboxStatus.IN_USE, SandboxStatus.HIBERNATED)  # a hibernated workspace is kept as long as a lease
+    for sandbox in Sandbox.objects.filter(status__in=leased, lease_expires_at__lt=now):
         # The lease is part of the CAS: a touch that lands first keeps the sandbox.
-        if Sandbox.objects.filter(pk=sandbox.pk, status=SandboxStatus.IN_USE, lease_expires_at__lt=now).update(
+        if Sandbox.objects.filter(pk=sandbox.pk, status=sandbox.status, lease_expires_at__lt=now).update(
             status=SandboxStatus.STOPPING
         ):
             counts["expired"] += _stop_instance(sandbox)
     for sandbox in Sandbox.objects.filter(status__in=(SandboxStatus.READY, SandboxStatus.IN_USE)):
         if not _alive(sandbox):
             counts["vanished"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="its instance vanished")
+    for sandbox in Sandbox.objects.filter(status=SandboxStatus.HIBERNATED):
+        if _state(sandbox) is InstanceState.MISSING:
+            counts["vanished"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="its workspace vanished")
     stale_before = now - timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS + 60)
     for sandbox in Sandbox.objects.filter(status=SandboxStatus.PROVISIONING, created_at__lt=stale_before):
         counts["stale"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished starting")
+    # Hibernating and waking stamp updated_at: one stuck past the start timeout lost its worker.
+    passing = (SandboxStatus.HIBERNATING, SandboxStatus.WAKING)
+    for sandbox in Sandbox.objects.filter(status__in=passing, updated_at__lt=stale_before):
+        counts["stale"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished waking or stopping")
     Sandbox.objects.filter(status=SandboxStatus.STOPPING, updated_at__lt=now - STALE_STOPPING).update(
         status=SandboxStatus.STOPPED, stopped_at=now
     )  # their instances, if any, are orphans removed below

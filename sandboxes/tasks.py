@@ -2,12 +2,18 @@
 
 from celery import shared_task
 
+from .hibernation import sandboxes_hibernate_idle
 from .services import sandbox_create, sandbox_destroy, sandbox_pool_refill, sandboxes_reap
 
 
 @shared_task(name="sandboxes.reap")
 def reap() -> dict[str, int]:
     return sandboxes_reap()
+
+
+@shared_task(name="sandboxes.hibernate_idle")
+def hibernate_idle() -> int:
+    return sandboxes_hibernate_idle()
 
 
 @shared_task(name="sandboxes.pool_refill")

@@ -53,7 +53,7 @@ class ToolEnv:
 
     @property
     def has_browser(self) -> bool:
-        return bool(self.sandbox.cdp_url)
+        return self.sandbox.has_browser
 
 
 @dataclass(frozen=True)

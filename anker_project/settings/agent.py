@@ -52,6 +52,9 @@ SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
 # The Docker network sandboxes run on (created internal, inter-container traffic off, when missing).
 SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="") or "anker-sandboxes"
 SANDBOX_POOL_SIZE = env.int("SANDBOX_POOL_SIZE", default=0)
+# A leased sandbox idle this long hibernates: its processes stop (the desktop too), its workspace
+# stays, and the next turn wakes it. 0 disables. Swept every SANDBOX_IDLE_SWEEP_SECONDS by beat.
+SANDBOX_IDLE_STOP_MINUTES = env.float("SANDBOX_IDLE_STOP_MINUTES", default=0.5)
 
 # Agent mode (agents/agent.py, agents/tools/).
 AGENT_CONTEXT_TOKENS = env.int("AGENT_CONTEXT_TOKENS", default=32000)  # memory is compacted to fit this

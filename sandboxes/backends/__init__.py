@@ -1,4 +1,6 @@
-"""Sandbox backends behind one interface: `create`, `destroy`, `status`, `list`.
+"""Sandbox backends behind one interface: `create`, `destroy`, `status`, `list`; `stop` and
+`start` for hibernation (processes stopped, workspace kept); `shape` for what a new sandbox
+will look like before it exists (the planner's prompt is written while it starts).
 
 A backend addresses its instances by the sandbox's UUID (the Docker container's name and
 labels carry it; a local jail's directory is named after it), so an instance can be found
@@ -37,6 +39,20 @@ class SandboxEndpoint:
     services: tuple[str, ...]  # what runs besides the tool API: x, cdp, vnc; and its way out: net | egress
 
 
+@dataclass(frozen=True)
+class SandboxShape:
+    """What the agent is told about a sandbox: its home, whether it has a browser, its network."""
+
+    home: str
+    has_browser: bool
+    network: str  # open | proxy (HTTP/HTTPS to public addresses) | none
+
+
+def shape_of(*, home: str, cdp_url: str | None, services: tuple[str, ...] | list[str]) -> SandboxShape:
+    network = "open" if "net" in services else "proxy" if "egress" in services else "none"
+    return SandboxShape(home=home, has_browser=bool(cdp_url), network=network)
+
+
 class SandboxStartError(Exception):
     """The backend could not bring a sandbox up (what was created has been removed)."""
 
@@ -54,6 +70,18 @@ class SandboxBackend(Protocol):
 
     def destroy(self, sandbox_id: str) -> None:
         """Kill and remove it and everything it owns; a missing sandbox is not an error."""
+        ...
+
+    def stop(self, sandbox_id: str) -> None:
+        """Stop its processes and keep its workspace (hibernate); a missing sandbox is not an error."""
+        ...
+
+    def start(self, sandbox_id: str) -> SandboxEndpoint:
+        """Start a stopped sandbox again over its kept workspace; its new endpoint (raises SandboxStartError)."""
+        ...
+
+    def shape(self) -> SandboxShape | None:
+        """What `create` would give now, without creating it; None when that cannot be known."""
         ...
 
     def status(self, sandbox_id: str) -> InstanceState: ...

@@ -24,7 +24,7 @@ import os
 
 from sandboxes.tool_api import ToolApiClient, ToolApiError
 
-from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
+from . import InstanceState, SandboxEndpoint, SandboxShape, SandboxStartError, shape_of, wait_until_ready
 
 READY_TIMEOUT_SECONDS = 10.0
 NETWORK_SERVICES = {"open": ("net",), "proxy": ("egress",), "none": ()}
@@ -66,6 +66,19 @@ class AttachedBackend:
 
     def destroy(self, sandbox_id: str) -> None:
         """Nothing to remove: the tool API belongs to whoever started it."""
+
+    def stop(self, sandbox_id: str) -> None:
+        """Nothing to stop: the tool API belongs to whoever started it."""
+
+    def start(self, sandbox_id: str) -> SandboxEndpoint:
+        return self.create(sandbox_id)
+
+    def shape(self) -> SandboxShape | None:
+        try:
+            endpoint = _endpoint()
+        except SandboxStartError:
+            return None
+        return shape_of(home=endpoint.home, cdp_url=endpoint.cdp_url, services=endpoint.services)
 
     def status(self, sandbox_id: str) -> InstanceState:
         try:

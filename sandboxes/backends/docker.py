@@ -22,6 +22,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from docker.client import DockerClient
@@ -30,7 +31,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from ..egress import SHARED_MAX_CONNECTIONS, EgressProxy
-from . import InstanceState, SandboxEndpoint, SandboxStartError, wait_until_ready
+from . import InstanceState, SandboxEndpoint, SandboxShape, SandboxStartError, wait_until_ready
 from .image_build import image_ensure
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ LABEL_NETWORK = "anker.sandbox-network"
 TOOL_API_PORT = 8080
 IMAGE_HOME = "/home/ubuntu"
 ENGINE_TIMEOUT_SECONDS = 30
+# Hibernation is `docker stop` (not `docker pause`): a stopped container frees its memory and
+# keeps its filesystem; a paused one keeps every page. tini passes SIGTERM to supervisord.
+STOP_GRACE_SECONDS = 2
 SEAL_COMMAND = "/opt/anker/bin/anker-seal"
 BUILD_HINT = "build it on this host with: SANDBOX_IMAGE={image} sandbox-image/build.sh"
 
@@ -313,6 +317,44 @@ class DockerBackend:
         except APIError as exc:
             if "already in progress" not in str(exc):
                 raise
+
+    def stop(self, sandbox_id: str) -> None:
+        """Hibernate: `docker stop` (its processes end, its filesystem stays, its memory is freed)."""
+        container = self._find(sandbox_id)
+        if container is None:
+            return
+        with contextlib.suppress(NotFound):
+            container.stop(timeout=STOP_GRACE_SECONDS)
+
+    def start(self, sandbox_id: str) -> SandboxEndpoint:
+        """`docker start` the stopped container: same token and files, maybe a new address, and a
+        new network namespace, so it is sealed again before it is handed out."""
+        container = self._find(sandbox_id)
+        if container is None:
+            raise SandboxStartError("its container is gone")
+        env = dict(item.split("=", 1) for item in container.attrs.get("Config", {}).get("Env") or [] if "=" in item)
+        token = env.get("TOOLAPI_TOKEN", "")
+        if not token:
+            raise SandboxStartError("its container has no tool API token")
+        # The proxy its programs were configured with at create time (its environment is fixed).
+        proxy_url = urlsplit(env["http_proxy"]) if env.get("http_proxy") else None
+        proxy = (str(proxy_url.hostname), int(proxy_url.port or 80)) if proxy_url else None
+        network = sandbox_network()
+        try:
+            container.start()
+            endpoint = self._endpoint(container, network, token, sealed_for=proxy)
+        except DockerException as exc:
+            raise SandboxStartError(f"docker could not start the sandbox again: {exc}") from exc
+        wait_until_ready(
+            endpoint,
+            timeout=settings.SANDBOX_START_TIMEOUT_SECONDS,
+            alive=lambda: self.status(sandbox_id) is InstanceState.RUNNING,
+        )
+        return endpoint
+
+    def shape(self) -> SandboxShape | None:
+        network = "none" if settings.SANDBOX_EGRESS_PROXY == "none" else "proxy"
+        return SandboxShape(home=IMAGE_HOME, has_browser=True, network=network)
 
     def status(self, sandbox_id: str) -> InstanceState:
         container = self._find(sandbox_id)

@@ -43,7 +43,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..egress import EgressProxy
-from . import InstanceState, SandboxEndpoint, SandboxStartError, jail_limits, wait_until_ready
+from . import InstanceState, SandboxEndpoint, SandboxShape, SandboxStartError, jail_limits, wait_until_ready
 
 logger = logging.getLogger(__name__)
 
@@ -390,8 +390,8 @@ class LocalBackend:
             return False
         return state != "Z" and str(self._dir(sandbox_id)).encode() in cmdline
 
-    def destroy(self, sandbox_id: str) -> None:
-        base = self._dir(sandbox_id)
+    def _kill(self, sandbox_id: str) -> None:
+        """End the sandbox's processes and its egress proxy; its directory stays."""
         pid = self._pid(sandbox_id)
         if pid is not None and self._alive(sandbox_id, pid):
             # The unjailed tool API kills its shells on SIGTERM; a jail dies whole on SIGKILL
@@ -417,7 +417,32 @@ class LocalBackend:
                 proc.wait(timeout=5)
         _reap_children()
         jail_limits.cgroup_remove(sandbox_id)
-        shutil.rmtree(base, ignore_errors=True)
+
+    def destroy(self, sandbox_id: str) -> None:
+        self._kill(sandbox_id)
+        shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
+
+    def stop(self, sandbox_id: str) -> None:
+        """Hibernate: every process of the jail ends (the desktop too); the workspace stays."""
+        self._kill(sandbox_id)
+
+    def start(self, sandbox_id: str) -> SandboxEndpoint:
+        """A new jail (new token, same settings as `create`) over the kept workspace. A start that
+        fails removes the sandbox, as a failed `create` does."""
+        if not (self._dir(sandbox_id) / "workspace").is_dir():
+            raise SandboxStartError("its workspace is gone")
+        self._kill(sandbox_id)  # nothing should run; never two jails over one workspace
+        return self.create(sandbox_id)
+
+    def shape(self) -> SandboxShape | None:
+        if not self.jailed():
+            return None  # unjailed, the home is the sandbox's own directory: known once it exists
+        try:
+            desktop = self.desktop()
+        except SandboxStartError:
+            return None  # `create` will say why
+        network = "proxy" if settings.SANDBOX_LOCAL_NETWORK == "proxy" else "none"
+        return SandboxShape(home=JAIL_HOME, has_browser=desktop is not None, network=network)
 
     def status(self, sandbox_id: str) -> InstanceState:
         _reap_children()
