@@ -198,6 +198,15 @@ async def _sse_stream(session_id: str, after: int, until_turn: str | None) -> As
             return
 
 
+def _wants_json_only(request: Request) -> bool:
+    """True when the client accepts nothing but JSON (`Accept: application/json`): it reads the
+    events elsewhere (the WebSocket) and wants only to know the turn was accepted. Any other
+    Accept — none, `*/*`, `text/event-stream`, a list with other types — keeps the seed's stream."""
+    accept = request.headers.get("Accept", "")
+    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+    return types == {"application/json"}
+
+
 class SessionChatApi(APIView):
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[JSONRenderer, str]:
         # SSE clients send `Accept: text/event-stream`; the stream itself is not rendered by
@@ -246,6 +255,11 @@ class SessionChatApi(APIView):
 
     @extend_schema(
         summary="Send a message; the response streams the turn's events (text/event-stream)",
+        description=(
+            "The response is an SSE stream of the session's events until the turn ends. A client that "
+            "follows the session elsewhere (the WebSocket) sends `Accept: application/json` alone and gets "
+            "the envelope `{turn_id, status}` at once instead (turn_id null for a resume with no running turn)."
+        ),
         request=Input,
         examples=[
             OpenApiExample(
@@ -254,9 +268,18 @@ class SessionChatApi(APIView):
                 request_only=True,
             )
         ],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            (200, "application/json"): inline_serializer(
+                "TurnAccepted",
+                {
+                    "turn_id": serializers.CharField(allow_null=True),
+                    "status": serializers.CharField(allow_null=True, help_text="queued while it waits behind another"),
+                },
+            ),
+        },
     )
-    def post(self, request: Request, session_id: str) -> StreamingHttpResponse:
+    def post(self, request: Request, session_id: str) -> StreamingHttpResponse | Response:
         principal = request_principal(request)
         session = session_get(principal=principal, session_id=session_id)
         serializer = self.Input(data=request.data)
@@ -280,6 +303,7 @@ class SessionChatApi(APIView):
             attachments=data["attachments"],
             multitask_strategy=data["multitask_strategy"],
         )
+        accepted: Turn | None = turn
         if turn is not None:
             until: str | None = str(turn.id)
             start = after if after is not None else turn.message_seq
@@ -289,12 +313,33 @@ class SessionChatApi(APIView):
             active = (
                 Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
             )
-            until, start = (str(active.id) if active else None), after
+            until, start, accepted = (str(active.id) if active else None), after, active
+        if _wants_json_only(request):
+            return _turn_accepted(accepted)
         response = StreamingHttpResponse(_sse_stream(session.id, start, until), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         if turn is not None:
-            # Enqueued behind another turn, the new one shows `queued` until it starts.
-            response["X-Anker-Turn-Id"] = str(turn.id)
-            response["X-Anker-Turn-Status"] = str(Turn.objects.filter(pk=turn.pk).values_list("status", flat=True)[0])
+            _turn_headers(response, turn)
         return response
+
+
+def _turn_status(turn: Turn) -> str:
+    # Read again: the worker may have started it since (enqueued behind another, it stays `queued`).
+    return str(Turn.objects.filter(pk=turn.pk).values_list("status", flat=True)[0])
+
+
+def _turn_headers(response: StreamingHttpResponse | Response, turn: Turn) -> None:
+    response["X-Anker-Turn-Id"] = str(turn.id)
+    response["X-Anker-Turn-Status"] = _turn_status(turn)
+
+
+def _turn_accepted(turn: Turn | None) -> Response:
+    """The JSON answer to a chat message: which turn it started, and whether it waits its turn."""
+    if turn is None:
+        return ok({"turn_id": None, "status": None})
+    status = _turn_status(turn)
+    response = ok({"turn_id": str(turn.id), "status": status})
+    response["X-Anker-Turn-Id"] = str(turn.id)
+    response["X-Anker-Turn-Status"] = status
+    return response

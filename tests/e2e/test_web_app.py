@@ -47,6 +47,19 @@ def test_a_user_logs_in_chats_and_sees_the_answer_stream_then_reloads(
     expect(page.get_by_test_id("message-assistant")).to_have_count(1)
     expect(page.get_by_test_id("message-assistant")).to_contain_text("patience")
 
+    # A follow-up is one JSON call: the answer arrives over the WebSocket, no SSE stream is opened.
+    llm.push(text("A second verse.", chunk_size=4))
+    page.get_by_test_id("composer-input").fill("One more verse")
+    with page.expect_response(lambda r: r.url.endswith("/chat") and r.request.method == "POST") as sent:
+        page.get_by_test_id("composer-input").press("Enter")
+    response = sent.value
+    assert response.status == 200
+    assert response.request.headers["accept"] == "application/json"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["data"]["status"] in ("queued", "running", "completed")
+    expect(page.get_by_test_id("message-assistant")).to_have_count(2, timeout=20_000)
+    expect(page.get_by_test_id("message-assistant").nth(1)).to_contain_text("A second verse.")
+
 
 def test_stop_ends_a_slow_answer_and_the_session_shows_stopped(stack: Stack, llm: ScriptedLLM, page: Page) -> None:
     llm.push(slow(text("never shown"), 30.0))

@@ -10,6 +10,7 @@ import type {
   SessionRollbackEvent,
   SessionStatusEvent,
   SessionStepEvent,
+  SessionTitleEvent,
   SessionToolEvent,
   SessionWaitEvent,
 } from '@/types/session-events'
@@ -62,6 +63,10 @@ export function tool(
     args: fields.args ?? {},
     content: fields.content ?? null,
   }
+}
+
+export function title(seq: number, value: string): SessionTitleEvent {
+  return { ...envelope(seq), type: 'title', title: value }
 }
 
 export function status(seq: number, value: SessionStatus): SessionStatusEvent {

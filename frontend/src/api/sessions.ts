@@ -7,7 +7,7 @@ import type {
   ShellSnapshot,
   VncTicket,
 } from '@/types/api'
-import { apiRequest, authorizedFetch, readEnvelope } from './client'
+import { apiRequest } from './client'
 
 const enc = encodeURIComponent
 
@@ -59,29 +59,27 @@ export interface ChatInput {
   attachments: string[]
 }
 
+/** The turn a message started: `queued` while it waits behind another. */
+export interface TurnAccepted {
+  turn_id: string | null
+  status: string | null
+}
+
 /**
- * Starts a turn. The endpoint answers with an SSE stream of the turn's events, but the
- * app renders events from the session WebSocket only, so once the headers say the turn
- * was accepted the body is dropped (the backend keeps the turn running without it).
+ * Starts a turn. The app renders events from the session WebSocket only, so it asks for the
+ * JSON answer (`Accept: application/json`) instead of the SSE stream other clients read.
  */
-export async function sendChat(sessionId: string, input: ChatInput): Promise<void> {
-  const controller = new AbortController()
+export function sendChat(sessionId: string, input: ChatInput): Promise<TurnAccepted> {
   const body: Record<string, unknown> = {
     message: input.message,
     timestamp: Math.floor(Date.now() / 1000),
   }
   if (input.attachments.length) body.attachments = input.attachments
-  const response = await authorizedFetch(`/sessions/${enc(sessionId)}/chat`, {
+  return apiRequest<TurnAccepted>(`/sessions/${enc(sessionId)}/chat`, {
     method: 'POST',
     body,
-    signal: controller.signal,
-    headers: { Accept: 'text/event-stream' },
+    headers: { Accept: 'application/json' },
   })
-  if (!response.ok) {
-    await readEnvelope<null>(response)
-    return
-  }
-  controller.abort()
 }
 
 export async function listSessionFiles(sessionId: string): Promise<FileInfo[]> {
