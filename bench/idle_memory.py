@@ -1,15 +1,21 @@
 """Memory of five finished agent tasks' sandboxes, a minute after they end (goal: <= 1 GiB in all).
 
-Each "task" is what a finished shell-only agent task leaves behind: a leased sandbox (local
-backend, desktop available) in which one shell command ran. A minute after the last one ends,
-the sum of their processes' memory (PSS: shared pages counted once) is printed for
+Each "task" is what a finished agent task leaves behind: a leased sandbox (local backend, the
+desktop available) in which one shell command ran. A minute after the last one ends, the sum of
+their processes' memory (PSS: shared pages counted once) is printed for
 
 - before: the desktop started with the sandbox (Xvfb, Chromium, x11vnc; reproduced by opening
-  the live view right after the sandbox starts, which is exactly what ran before);
-- after: the desktop on demand (started only by a browser tool call or the live view).
+  the live view right after the sandbox starts, which is exactly what ran before), no hibernation;
+- desktop on demand, no hibernation: shell-only tasks (the desktop never starts);
+- after: desktop on demand and hibernation at its defaults (SANDBOX_IDLE_STOP_MINUTES,
+  swept every SANDBOX_IDLE_SWEEP_SECONDS by the same function beat runs), for tasks that
+  used the browser (their desktop was started) — the worst case.
 
-Runs with private Redis/Mongo/SQLite (BenchStack) and a private directory and name prefix.
-Skipped with a note when the host lacks bubblewrap or the desktop's programs.
+All three groups sit side by side through the same minute; the sweep runs for all of them, and
+the first two keep their sandboxes awake the way an operator would, with the admin's extended
+lease (an extended lease is not idle). Runs with private Redis/Mongo/SQLite (BenchStack) and a
+private directory and name prefix. Skipped with a note when the host lacks bubblewrap or the
+desktop's programs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,8 +61,9 @@ def main() -> int:
 
         from sandboxes.backends import get_backend
         from sandboxes.backends.local import bwrap_path, desktop_programs
+        from sandboxes.hibernation import sandboxes_hibernate_idle
         from sandboxes.models import Sandbox
-        from sandboxes.services import sandbox_acquire, sandbox_destroy
+        from sandboxes.services import sandbox_acquire, sandbox_destroy, sandbox_extend_lease
         from sessions.models import Session
 
         settings.SANDBOX_NAME_PREFIX = f"anker-bench-{secrets.token_hex(3)}"
@@ -69,8 +77,12 @@ def main() -> int:
             return 0
         user = get_user_model().objects.create_user(username=f"bench-{secrets.token_hex(3)}", password="x")
         backend = get_backend("local")
-        results: dict[str, int] = {}
-        for label, eager in (("before (desktop with the sandbox)", True), ("after (desktop on demand)", False)):
+        groups: dict[str, list[Any]] = {}
+        for label, eager, awake in (
+            ("before (desktop with the sandbox, no hibernation)", True, True),
+            ("desktop on demand, no hibernation (shell-only tasks)", False, True),
+            ("after (desktop on demand + hibernation; tasks that used the browser)", True, False),
+        ):
             handles = []
             for n in range(TASKS):
                 session = Session.objects.create(owner=user, title=f"bench {label} {n}")
@@ -79,18 +91,32 @@ def main() -> int:
                 if eager:
                     open_live_view(sandbox.tool_api_socket, sandbox.token)
                 handle.tool_api.shell_exec(id="task", command="echo done > result.txt", wait_seconds=10)
+                handle.tool_api.close()
+                if awake:
+                    sandbox_extend_lease(sandbox_id=handle.sandbox_id, minutes=60)
                 handles.append(handle)
-            time.sleep(SETTLE_SECONDS)
+            groups[label] = handles
+        ended = time.monotonic()
+        hibernated = 0
+        while time.monotonic() < ended + SETTLE_SECONDS:  # beat's sweep, at beat's interval
+            hibernated += sandboxes_hibernate_idle()
+            time.sleep(min(settings.SANDBOX_IDLE_SWEEP_SECONDS, max(0.0, ended + SETTLE_SECONDS - time.monotonic())))
+        results: dict[str, int] = {}
+        for label, handles in groups.items():
             total = sum(backend.memory_bytes(h.sandbox_id) or 0 for h in handles)
             results[label] = total
             print(
                 f"{label}: {TASKS} finished tasks' sandboxes {SETTLE_SECONDS} s after they ended: "
                 f"{total / 2**20:.0f} MiB in all ({total / TASKS / 2**20:.0f} MiB each)"
             )
+        print(
+            f"hibernation: SANDBOX_IDLE_STOP_MINUTES={settings.SANDBOX_IDLE_STOP_MINUTES:g}, "
+            f"sweep every {settings.SANDBOX_IDLE_SWEEP_SECONDS:g} s; {hibernated} sandbox(es) hibernated"
+        )
+        for handles in groups.values():
             for h in handles:
-                h.tool_api.close()
                 sandbox_destroy(sandbox_id=h.sandbox_id)
-        after = results["after (desktop on demand)"]
+        after = results["after (desktop on demand + hibernation; tasks that used the browser)"]
         print(f"goal <= {GOAL_BYTES / 2**20:.0f} MiB: {'met' if after <= GOAL_BYTES else 'NOT met'}")
     except BaseException:
         failed = True

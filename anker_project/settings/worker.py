@@ -27,13 +27,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # watchdog below usually resumes it sooner.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
+# How often beat hibernates idle sandboxes (SANDBOX_IDLE_STOP_MINUTES, settings/agent.py).
+SANDBOX_IDLE_SWEEP_SECONDS = env.float("SANDBOX_IDLE_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": env.float("TURN_WATCHDOG_SECONDS", default=30.0)},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
-    "sandbox-hibernate": {
-        "task": "sandboxes.hibernate_idle",
-        "schedule": env.float("SANDBOX_IDLE_SWEEP_SECONDS", default=15.0),
-    },
+    "sandbox-hibernate": {"task": "sandboxes.hibernate_idle", "schedule": SANDBOX_IDLE_SWEEP_SECONDS},
     "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
     "jobs-tick": {"task": "jobs.tick", "schedule": JOBS_TICK_SECONDS},
     "schedules-tick": {"task": "jobs.schedules_tick", "schedule": SCHEDULE_TICK_SECONDS},
