@@ -94,6 +94,13 @@ def _end_active_turns(session: Session, reason: str) -> tuple[int, int]:
     return len(active), asked
 
 
+def turns_end_active(*, session: Session, reason: str) -> int:
+    """End the session's work for an app above (a job replacing another): queued turns are
+    cancelled (rolled back with `StopReason.ROLLBACK`), running ones asked to stop for `reason`.
+    Returns how many turns were active."""
+    return _end_active_turns(session, reason)[0]
+
+
 def chat_send(
     *,
     session: Session,

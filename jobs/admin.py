@@ -23,7 +23,13 @@ if admin.site.is_registered(APIKey):
 
 @admin.register(JobApiKey)
 class JobApiKeyAdmin(APIKeyModelAdmin):
-    list_display = (*APIKeyModelAdmin.list_display, "owner", "max_concurrent_jobs", "rate_limit_per_minute")  # type: ignore[assignment]
+    list_display = (  # type: ignore[assignment]
+        *APIKeyModelAdmin.list_display,
+        "owner",
+        "max_concurrent_jobs",
+        "rate_limit_per_minute",
+        "default_multitask_strategy",
+    )
     list_filter = ("created", "revoked")  # type: ignore[assignment]
     search_fields = ("name", "prefix", "owner__username")  # type: ignore[assignment]
     autocomplete_fields = ("owner",)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from agents.multitask import MultitaskStrategy
 from agents.services import MAX_MESSAGE_CHARS
 from anker_project.envelope import ok
 from anker_project.principal import request_principal
@@ -180,6 +181,18 @@ class JobCollectionApi(JobApi):
             allow_null=True,
             help_text="Start no earlier than this many seconds from now; the job is `scheduled` until then.",
         )
+        session_id = serializers.CharField(
+            max_length=64,
+            required=False,
+            help_text="Continue this session (one of this key's jobs'): the job's prompt is its next message.",
+        )
+        multitask_strategy = serializers.ChoiceField(
+            choices=MultitaskStrategy.choices,
+            required=False,
+            help_text="With session_id, when another job on that session has not ended: reject (409, nothing "
+            "created), interrupt (it is cancelled, its history kept), rollback (cancelled and its events and "
+            "memory discarded) or enqueue (this job runs after it). Default: the key's default_multitask_strategy.",
+        )
         wait = serializers.BooleanField(
             default=False,
             help_text="Answer only when the job ends (or waits for a reply) within `wait_timeout` seconds, "
@@ -211,6 +224,20 @@ class JobCollectionApi(JobApi):
         request=Input,
         responses={202: SubmitOutput, 200: SubmitOutput},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        examples=[
+            OpenApiExample(
+                "A new job", value={"prompt": "Summarise https://example.com", "mode": "lite"}, request_only=True
+            ),
+            OpenApiExample(
+                "Continue a job's session",
+                value={
+                    "prompt": "Now in French.",
+                    "session_id": "6f1c2d3e4b5a69788796a5b4c3d2e1f0",
+                    "multitask_strategy": "enqueue",
+                },
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
@@ -231,6 +258,8 @@ class JobCollectionApi(JobApi):
             secrets=data["secrets"],
             after_seconds=data.get("after_seconds"),
             model=data["model"],
+            session_id=data.get("session_id"),
+            multitask_strategy=data.get("multitask_strategy"),
         )
         body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
         response = ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

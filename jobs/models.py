@@ -11,6 +11,7 @@ from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from agents.models import Turn
+from agents.multitask import MultitaskStrategy
 from sessions.models import Session
 
 
@@ -45,6 +46,13 @@ class JobApiKey(AbstractAPIKey):
         blank=True,
         help_text='Tool rules of this key\'s jobs, e.g. {"shell_*": "ask"} (allow | ask | block); '
         "a job's own rules beat these, these beat the owner's and the global ones.",
+    )
+    default_multitask_strategy = models.CharField(
+        max_length=10,
+        choices=MultitaskStrategy.choices,
+        default=MultitaskStrategy.REJECT,
+        help_text="What a job submitted into a session that is still busy does when the request names no "
+        "multitask_strategy: reject (409), interrupt, rollback or enqueue.",
     )
     webhook_events = models.JSONField(
         default=list,
@@ -86,6 +94,8 @@ class Job(models.Model):
     api_key = models.ForeignKey(JobApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     turn = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set on a job submitted into an existing session: how its turn treats one still running there.
+    multitask_strategy = models.CharField(max_length=10, choices=MultitaskStrategy.choices, blank=True, default="")
     mode = models.CharField(max_length=16)
     prompt = models.TextField()
     attachments = models.JSONField(default=list, blank=True)

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Turn, TurnStatus
+from agents.multitask import DEFAULT_MULTITASK_STRATEGY, MultitaskStrategy
 from agents.services import chat_send
 from anker_project.errors import ApplicationError
 from anker_project.redis_client import get_redis
@@ -34,6 +35,12 @@ TURN_TO_JOB = {
     TurnStatus.FAILED: JobStatus.FAILED,
     TurnStatus.CANCELLED: JobStatus.CANCELLED,
 }
+
+
+def _turn_strategy(strategy: str) -> str:
+    if not strategy:
+        return DEFAULT_MULTITASK_STRATEGY
+    return MultitaskStrategy.ENQUEUE if strategy == MultitaskStrategy.REJECT else strategy
 
 
 def _start(job: Job) -> bool:
@@ -61,6 +68,9 @@ def _start(job: Job) -> bool:
                 message=job.pending_message,
                 attachments=job.attachments if first else (),
                 queue=JOBS_QUEUE,
+                # A job continuing a session keeps its strategy (continuation.py decided at submission;
+                # a `reject` that passed then found the session free, so nothing is refused now).
+                multitask_strategy=_turn_strategy(job.multitask_strategy),
             )
         except ApplicationError as exc:
             _end(job.pk, JobStatus.FAILED, error=exc.message, dispatch=False)

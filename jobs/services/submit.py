@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.model_choice import model_check, session_model_set
+from agents.multitask import MultitaskStrategy
 from agents.reach.services import reach_check, session_reach_set
 from agents.services import MAX_MESSAGE_CHARS
 from anker_project.errors import ApplicationError, ConflictError
@@ -26,6 +28,7 @@ from sessions.services import session_create
 
 from ..models import Job, JobApiKey, JobStatus
 from ..webhooks import webhook_target_check
+from .continuation import job_session_continue, job_session_lock
 from .lifecycle import job_dispatch
 from .timers import job_wake_arm
 
@@ -85,6 +88,8 @@ def job_submit(
     after_seconds: int | None = None,
     model: str = "",
     owner_id: int | None = None,
+    session_id: str | None = None,
+    multitask_strategy: str | None = None,
 ) -> tuple[Job, bool]:
     """Create a job with its own session and start it if its key has a free slot.
 
@@ -94,6 +99,10 @@ def job_submit(
     duplicates meet the unique constraint on (api_key, idempotency_key): the loser returns the
     winner's job. With `after_seconds` the job is `scheduled` until then (a `jobs.wake`
     timer queues it when due).
+
+    With `session_id` the job continues that session (a session of this key's jobs; any other
+    is a NotFoundError) and a job still live there is treated by `multitask_strategy` (else the
+    key's default): see `continuation.py`; a `reject` is a ConflictError with nothing created.
     """
     metadata = metadata or {}
     payload = {
@@ -109,6 +118,8 @@ def job_submit(
         payload.update(mcp_servers=list(mcp_servers), tool_rules=tool_rules or {}, secrets=list(secrets))
     if after_seconds:
         payload["after_seconds"] = after_seconds
+    if session_id:
+        payload.update(session_id=session_id, multitask_strategy=multitask_strategy)
     request_hash = job_request_hash(payload)
     if api_key is not None:
         owner_id = api_key.owner_id
@@ -130,6 +141,8 @@ def job_submit(
         raise ApplicationError(f"metadata is larger than {settings.JOB_METADATA_MAX_BYTES} bytes")
     if after_seconds is not None and not 0 <= after_seconds <= settings.JOB_MAX_DELAY_SECONDS:
         raise ApplicationError(f"after_seconds must be between 0 and {settings.JOB_MAX_DELAY_SECONDS}")
+    if multitask_strategy is not None and multitask_strategy not in MultitaskStrategy.values:
+        raise ApplicationError(f"multitask_strategy must be one of {', '.join(MultitaskStrategy.values)}")
     if webhook_url:
         webhook_target_check(webhook_url)
     model = model_check(model)
@@ -144,41 +157,52 @@ def job_submit(
     for file_id in attachments:
         # The key's own uploads (or its jobs' files): the owner's other files are a 404 for it.
         file_get_for(principal=principal, file_id=file_id)
-    try:
-        with transaction.atomic():
-            # The job row first: it claims the idempotency key before anything else is made.
-            job = Job.objects.create(
-                owner_id=owner_id,
-                api_key=api_key,
-                mode=mode,
-                prompt=prompt,
-                pending_message=prompt,
-                attachments=list(attachments),
-                webhook_url=webhook_url,
-                metadata=metadata,
-                priority=priority,
-                timeout_s=timeout_s,
-                idempotency_key=idempotency_key or None,
-                request_hash=request_hash,
-                status=JobStatus.SCHEDULED if after_seconds else JobStatus.QUEUED,
-                not_before=timezone.now() + timedelta(seconds=after_seconds) if after_seconds else None,
+    strategy = ""
+    continued = None
+    with job_session_lock(session_id) if session_id else contextlib.nullcontext():
+        if session_id:
+            strategy = multitask_strategy or (
+                api_key.default_multitask_strategy if api_key is not None else MultitaskStrategy.REJECT
             )
-            session = session_create(
-                owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk) if api_key is not None else None
+            continued = job_session_continue(
+                api_key=api_key, owner_id=owner_id, session_id=session_id, strategy=strategy
             )
-            if reach:
-                session_reach_set(session_id=session.id, reach=reach)
-            if model:
-                session_model_set(session_id=session.id, model=model)
-            Job.objects.filter(pk=job.pk).update(session=session)
-            job.session = session
-            if job.not_before is not None:
-                job_wake_arm(job_id=str(job.pk), not_before=job.not_before)
-    except IntegrityError:
-        winner = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
-        if winner is None:
-            raise
-        return _replay(winner, api_key=api_key, request_hash=request_hash), False
-    job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
-    job.refresh_from_db()
-    return job, True
+        try:
+            with transaction.atomic():
+                # The job row first: it claims the idempotency key before anything else is made.
+                job = Job.objects.create(
+                    owner_id=owner_id,
+                    api_key=api_key,
+                    mode=continued.mode if continued is not None else mode,  # its turns run in the session's mode
+                    prompt=prompt,
+                    pending_message=prompt,
+                    attachments=list(attachments),
+                    webhook_url=webhook_url,
+                    metadata=metadata,
+                    priority=priority,
+                    timeout_s=timeout_s,
+                    idempotency_key=idempotency_key or None,
+                    request_hash=request_hash,
+                    status=JobStatus.SCHEDULED if after_seconds else JobStatus.QUEUED,
+                    not_before=timezone.now() + timedelta(seconds=after_seconds) if after_seconds else None,
+                    multitask_strategy=strategy if continued is not None else "",
+                )
+                session = continued or session_create(
+                    owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk) if api_key is not None else None
+                )
+                if reach:
+                    session_reach_set(session_id=session.id, reach=reach)
+                if model:
+                    session_model_set(session_id=session.id, model=model)
+                Job.objects.filter(pk=job.pk).update(session=session)
+                job.session = session
+                if job.not_before is not None:
+                    job_wake_arm(job_id=str(job.pk), not_before=job.not_before)
+        except IntegrityError:
+            winner = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
+            if winner is None:
+                raise
+            return _replay(winner, api_key=api_key, request_hash=request_hash), False
+        job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
+        job.refresh_from_db()
+        return job, True
