@@ -18,7 +18,8 @@ from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
 from sessions.apis import SessionReadApi
-from sessions.file_apis import FileDownloadApi, FileUploadApi, SessionFilesApi
+from sessions.file_apis import FileDetailApi, FileDownloadApi, FileUploadApi, SessionFilesApi
+from sessions.share_apis import SessionShareDetailApi, SessionSharesApi, SharedFileApi, SharedSessionApi
 
 from .admin_login import throttled_admin_login
 from .auth_apis import LoginApi, LogoutApi, MeApi, RefreshApi
@@ -39,7 +40,14 @@ api_v1 = [
     path("sessions/<str:session_id>/retry", SessionRetryApi.as_view(), name="session-retry"),
     path("sessions/<str:session_id>/read", SessionReadApi.as_view(), name="session-read"),
     path("sessions/<str:session_id>/files", SessionFilesApi.as_view(), name="session-files"),
+    path("sessions/<str:session_id>/shares", SessionSharesApi.as_view(), name="session-shares"),
+    path(
+        "sessions/<str:session_id>/shares/<str:share_id>", SessionShareDetailApi.as_view(), name="session-share-detail"
+    ),
+    path("shared/<str:token>", SharedSessionApi.as_view(), name="shared-session"),
+    path("shared/<str:token>/files/<str:file_id>", SharedFileApi.as_view(), name="shared-file"),
     path("files", FileUploadApi.as_view(), name="files"),
+    path("files/<str:file_id>", FileDetailApi.as_view(), name="file-detail"),
     path("files/<str:file_id>/download", FileDownloadApi.as_view(), name="file-download"),
     *job_urlpatterns,  # jobs, jobs/{id}, /cancel, /reply, usage
     *reach_urlpatterns,  # mcp-servers, tool-rules, secrets, sessions/{id}/secrets, /approvals/{call}

@@ -1,10 +1,10 @@
-"""File endpoints: upload, owner-only download, and a session's files."""
+"""File endpoints: upload, owner-only download, marking a file private, and a session's files."""
 
 from urllib.parse import quote
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from anker_project.envelope import ok
 from anker_project.principal import request_principal
 
-from .files import StoredFile, file_get_for, file_store, file_stream, files_of_session
+from .files import StoredFile, file_get_for, file_set_private, file_store, file_stream, files_of_session
 from .selectors import session_get
 
 
@@ -24,10 +24,11 @@ class FileInfoSerializer(serializers.Serializer):
     content_type = serializers.CharField()
     size = serializers.IntegerField()
     file_url = serializers.CharField()
+    private = serializers.BooleanField(help_text="never shown through a share link")
 
 
 def _info(stored: StoredFile) -> dict[str, object]:
-    return stored.info().model_dump()
+    return {**stored.info().model_dump(), "private": stored.private}
 
 
 def content_disposition(filename: str) -> str:
@@ -42,6 +43,7 @@ class FileUploadApi(APIView):
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
         session_id = serializers.CharField(required=False, allow_blank=True, default="")
+        private = serializers.BooleanField(required=False, default=False, help_text="never shown through a share link")
 
     @extend_schema(summary="Upload a file (multipart field `file`)", request=Input, responses=FileInfoSerializer)
     def post(self, request: Request) -> Response:
@@ -60,6 +62,40 @@ class FileUploadApi(APIView):
             data=upload,
             session_id=session_id,
             content_type=upload.content_type if upload.content_type != "application/octet-stream" else None,
+            private=data["private"],
+        )
+        return ok(_info(stored))
+
+
+class FileDetailApi(APIView):
+    class FilePrivateInput(serializers.Serializer):
+        private = serializers.BooleanField(help_text="true: share links of its sessions leave it out")
+
+    @extend_schema(
+        summary="Mark a file you own private (share links leave it out) or not",
+        request=FilePrivateInput,
+        responses=FileInfoSerializer,
+        examples=[
+            OpenApiExample("Keep it out of share links", value={"private": True}, request_only=True),
+            OpenApiExample(
+                "Marked private",
+                value={
+                    "file_id": "6b0f7d773eb4d1773ebcb094",
+                    "filename": "diary.txt",
+                    "content_type": "text/plain",
+                    "size": 1234,
+                    "file_url": "/api/v1/files/6b0f7d773eb4d1773ebcb094/download",
+                    "private": True,
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def patch(self, request: Request, file_id: str) -> Response:
+        serializer = self.FilePrivateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stored = file_set_private(
+            principal=request_principal(request), file_id=file_id, private=serializer.validated_data["private"]
         )
         return ok(_info(stored))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -29,6 +29,10 @@ from .events import FileInfo
 from .models import Session
 
 BUCKET = "files"
+# Private marks live beside GridFS, not in its metadata: the Mongo-compatible server of the
+# embedded default and the tests does not update `<bucket>.files` documents. One document per
+# private file: {_id: the file's ObjectId, owner_id}.
+PRIVATE_MARKS = "file_private_marks"
 CHUNK_BYTES = 255 * 1024
 MAX_FILENAME_CHARS = 200
 
@@ -52,6 +56,8 @@ class StoredFile:
     source: str
     uploaded_at: datetime
     api_key_id: str | None = None  # uploaded with this API key (it may attach and download it)
+    # Marked private by its owner: never shown through a share link (sessions/shares.py).
+    private: bool = False
 
     def info(self) -> FileInfo:
         return FileInfo(
@@ -78,7 +84,7 @@ def clean_filename(name: str) -> str:
     return base[:MAX_FILENAME_CHARS]
 
 
-def _from_doc(doc: dict) -> StoredFile:
+def _from_doc(doc: dict, *, private: bool = False) -> StoredFile:
     meta = doc.get("metadata") or {}
     return StoredFile(
         file_id=str(doc["_id"]),
@@ -90,7 +96,26 @@ def _from_doc(doc: dict) -> StoredFile:
         source=meta.get("source", "upload"),
         uploaded_at=doc.get("uploadDate") or datetime.now(UTC),
         api_key_id=meta.get("api_key_id"),
+        private=private,
     )
+
+
+def _from_docs(docs: Iterable[dict]) -> list[StoredFile]:
+    """Stored files with their private marks (one more query for all of them)."""
+    docs = list(docs)
+    oids = [doc["_id"] for doc in docs]
+    marked = (
+        {str(m["_id"]) for m in get_db()[PRIVATE_MARKS].find({"_id": {"$in": oids}}, {"_id": 1})} if oids else set()
+    )
+    return [_from_doc(doc, private=str(doc["_id"]) in marked) for doc in docs]
+
+
+def _mark_private(oid: ObjectId, *, owner_id: int, private: bool) -> None:
+    marks = get_db()[PRIVATE_MARKS]
+    if private:
+        marks.replace_one({"_id": oid}, {"_id": oid, "owner_id": owner_id}, upsert=True)
+    else:
+        marks.delete_one({"_id": oid})
 
 
 def file_store(
@@ -103,9 +128,10 @@ def file_store(
     source: str = "upload",
     max_bytes: int | None = None,
     api_key_id: str | None = None,
+    private: bool = False,
 ) -> StoredFile:
-    """Store a file for `owner_id` (uploaded with `api_key_id`, if a key sent it).
-    Raises FileTooLargeError past `max_bytes` (nothing is kept)."""
+    """Store a file for `owner_id` (uploaded with `api_key_id`, if a key sent it; `private`:
+    never shown through a share link). Raises FileTooLargeError past `max_bytes` (nothing is kept)."""
     name = clean_filename(filename)
     ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     cap = settings.FILE_UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
@@ -136,6 +162,8 @@ def file_store(
         with contextlib.suppress(PyMongoError):
             stream.abort()
         raise
+    if private:
+        _mark_private(stream._id, owner_id=owner_id, private=True)
     return StoredFile(
         file_id=str(stream._id),
         filename=name,
@@ -146,6 +174,7 @@ def file_store(
         source=source,
         uploaded_at=datetime.now(UTC),
         api_key_id=api_key_id,
+        private=private,
     )
 
 
@@ -160,7 +189,7 @@ def file_get(*, owner_id: int, file_id: str) -> StoredFile:
     doc = get_db()[f"{BUCKET}.files"].find_one({"_id": _object_id(file_id), "metadata.owner_id": owner_id})
     if doc is None:
         raise NotFoundError("File not found")
-    return _from_doc(doc)
+    return _from_docs([doc])[0]
 
 
 def file_get_for(*, principal: Principal, file_id: str) -> StoredFile:
@@ -176,6 +205,26 @@ def file_get_for(*, principal: Principal, file_id: str) -> StoredFile:
     if not in_own_job:
         raise NotFoundError("File not found")
     return stored
+
+
+def file_set_private(*, principal: Principal, file_id: str, private: bool) -> StoredFile:
+    """Mark a file the caller may use private (or not). A private file stays the owner's as
+    before; only share links leave it out."""
+    stored = file_get_for(principal=principal, file_id=file_id)
+    _mark_private(ObjectId(stored.file_id), owner_id=stored.owner_id, private=private)
+    return replace(stored, private=private)
+
+
+def files_by_ids(*, owner_id: int, file_ids: Iterable[str]) -> dict[str, StoredFile]:
+    """The files among `file_ids` that `owner_id` owns, by id (ids that are not ids are skipped)."""
+    oids = []
+    for file_id in dict.fromkeys(file_ids):
+        with contextlib.suppress(InvalidId, TypeError):
+            oids.append(ObjectId(file_id))
+    if not oids:
+        return {}
+    cursor = get_db()[f"{BUCKET}.files"].find({"_id": {"$in": oids}, "metadata.owner_id": owner_id})
+    return {stored.file_id: stored for stored in _from_docs(cursor)}
 
 
 def file_chunks(*, owner_id: int, file_id: str) -> tuple[StoredFile, Iterator[bytes]]:
@@ -210,7 +259,7 @@ def files_of_session(*, owner_id: int, session_id: str, limit: int = 1000) -> li
         .sort("uploadDate", 1)
         .limit(limit)
     )
-    return [_from_doc(doc) for doc in cursor]
+    return _from_docs(cursor)
 
 
 def files_delete_of_session(*, session_id: str) -> int:
@@ -219,4 +268,6 @@ def files_delete_of_session(*, session_id: str) -> int:
     ids = [doc["_id"] for doc in get_db()[f"{BUCKET}.files"].find({"metadata.session_id": session_id}, {"_id": 1})]
     for oid in ids:
         bucket.delete(oid)
+    if ids:
+        get_db()[PRIVATE_MARKS].delete_many({"_id": {"$in": ids}})
     return len(ids)

@@ -65,3 +65,34 @@ class Session(models.Model):
     @property
     def origin(self) -> str:
         return SessionOrigin.JOB if self.api_key_id is not None else SessionOrigin.CHAT
+
+
+def new_share_id() -> str:
+    return secrets.token_hex(8)
+
+
+class ShareLink(models.Model):
+    """A read-only link to a session's timeline (`/share/<token>`), for anyone who has it.
+
+    The token is shown once, when the link is created; only its SHA-256 is kept, so a copy of
+    the database opens nothing. A link is live until `revoked_at` is set or `expires_at` passes;
+    it dies with its session (cascade).
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_share_id, editable=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="share_links")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The token's first characters, so an owner can tell their links apart (not enough to guess it).
+    token_hint = models.CharField(max_length=8, editable=False)
+    # The API key that created it (an opaque principal id, as on Session); null = the owner.
+    api_key_id = models.CharField(max_length=150, null=True, blank=True, default=None, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["session", "-created_at"], name="share_session_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.token_hint}… of {self.session_id}"

@@ -28,6 +28,10 @@ UPLOAD_ENVELOPE_BYTES = 64 * 1024
 LOGIN_MAX_FAILURES_PER_IP = env.int("LOGIN_MAX_FAILURES_PER_IP", default=20)
 LOGIN_MAX_FAILURES_PER_USERNAME = env.int("LOGIN_MAX_FAILURES_PER_USERNAME", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# Share links (/api/v1/shared/...): anonymous reads per client address and minute (a replay
+# fetches the timeline once and each screenshot it shows), and live links per session.
+SHARE_READS_PER_MINUTE = env.int("SHARE_READS_PER_MINUTE", default=300)
+SHARE_MAX_ACTIVE_PER_SESSION = env.int("SHARE_MAX_ACTIVE_PER_SESSION", default=20)
 # Addresses (or CIDRs) of reverse proxies in front of Anker. Only a request that comes from one
 # of them has its client taken from X-Forwarded-For (the rightmost address not itself a trusted
 # proxy); otherwise the header is ignored, so a client cannot pick its own address.

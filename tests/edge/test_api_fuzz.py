@@ -58,7 +58,12 @@ def real_ids(base_url: str, headers: dict[str, str], principal: str) -> dict[str
             session = client.put("/api/v1/sessions", json={})
             if session.status_code == 200:
                 ids["session_id"] = session.json()["data"]["session_id"]
-        upload = client.post("/api/v1/files", files={"file": ("notes.txt", b"hello")}, data=ids)
+        if "session_id" in ids:
+            share = client.post(f"/api/v1/sessions/{ids['session_id']}/shares", json={})
+            if share.status_code == 201:
+                ids.update(share_id=share.json()["data"]["share_id"], token=share.json()["data"]["token"])
+        form = {"session_id": ids["session_id"]} if "session_id" in ids else {}
+        upload = client.post("/api/v1/files", files={"file": ("notes.txt", b"hello")}, data=form)
         if upload.status_code == 200:
             ids["file_id"] = upload.json()["data"]["file_id"]
     return ids

@@ -33,6 +33,7 @@ def test_an_upload_is_listed_and_downloads_for_its_owner(alice: Any, alice_clien
         "content_type": "text/plain",
         "size": 13,
         "file_url": f"/api/v1/files/{data['file_id']}/download",
+        "private": False,
     }
     listing = alice_client.get(f"/api/v1/sessions/{session.id}/files").json()["data"]["files"]
     assert listing == [data]
