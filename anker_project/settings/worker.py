@@ -2,6 +2,7 @@
 
 from kombu import Queue
 
+from .agent import SANDBOX_POOL_SIZE
 from .env import env, env_or
 from .jobs import JOBS_TICK_SECONDS, SCHEDULE_TICK_SECONDS
 from .realtime import REDIS_URL
@@ -33,11 +34,12 @@ CELERY_BEAT_SCHEDULE = {
     "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": env.float("TURN_WATCHDOG_SECONDS", default=30.0)},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},
     "sandbox-hibernate": {"task": "sandboxes.hibernate_idle", "schedule": SANDBOX_IDLE_SWEEP_SECONDS},
-    "sandbox-pool-refill": {"task": "sandboxes.pool_refill", "schedule": 30.0},
     "jobs-tick": {"task": "jobs.tick", "schedule": JOBS_TICK_SECONDS},
     "schedules-tick": {"task": "jobs.schedules_tick", "schedule": SCHEDULE_TICK_SECONDS},
     "jobs-retention": {"task": "jobs.retention_sweep", "schedule": 3600.0},
 }
+if SANDBOX_POOL_SIZE > 0:  # without a warm pool there is nothing to refill (and nothing for Flower to list)
+    CELERY_BEAT_SCHEDULE["sandbox-pool-refill"] = {"task": "sandboxes.pool_refill", "schedule": 30.0}
 
 # A running turn writes a heartbeat this often; one silent for TURN_STALE_SECONDS is dead.
 TURN_HEARTBEAT_SECONDS = env.float("TURN_HEARTBEAT_SECONDS", default=5.0)

@@ -124,10 +124,28 @@ def test_a_cancelled_scheduled_job_is_not_woken(alice_key: Key) -> None:
     assert Job.objects.get(pk=job_id).status == "cancelled"
 
 
-def test_the_beat_tick_is_a_slow_safety_net_by_default() -> None:
-    from anker_project.settings import CELERY_BEAT_SCHEDULE
+def _beat_schedule(**env: str) -> dict[str, float]:
+    import json
+    import os
+    import subprocess
+    import sys
 
-    assert CELERY_BEAT_SCHEDULE["jobs-tick"]["schedule"] >= 60
+    code = (
+        "import json; from anker_project.settings import CELERY_BEAT_SCHEDULE as s; "
+        "print(json.dumps({k: v['schedule'] for k, v in s.items()}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("JOBS_TICK_SECONDS", "JOB_DISPATCH_SECONDS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=60, check=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_beat_runs_slow_safety_nets_and_no_pool_refill_without_a_pool() -> None:
+    schedule = _beat_schedule(SANDBOX_POOL_SIZE="0")
+    assert schedule["jobs-tick"] >= 60 and schedule["schedules-tick"] >= 60
+    assert "sandbox-pool-refill" not in schedule
+    assert "sandbox-pool-refill" in _beat_schedule(SANDBOX_POOL_SIZE="2")
 
 
 # --- schedules ------------------------------------------------------------------------------
