@@ -41,6 +41,8 @@ PROVISION_POLL_SECONDS = 0.2
 PROVISION_GRACE = timedelta(seconds=30)  # past the start timeout: a starter still at it is dead
 STALE_STOPPING = timedelta(minutes=5)
 POOL_REFILL_LOCK = "sandboxes:pool-refill"
+POOL_REFILL_QUEUED = "sandboxes:pool-refill-queued"
+POOL_REFILL_DEBOUNCE_SECONDS = 5
 
 
 class SandboxUnavailableError(ApplicationError):
@@ -96,10 +98,17 @@ def _state(sandbox: Sandbox) -> InstanceState | None:
 
 
 def _schedule_pool_refill() -> None:
+    """Ask for a refill after a claim: one message per POOL_REFILL_DEBOUNCE_SECONDS at most (a
+    Redis SET NX is cheaper than a Celery publish, and a burst of claims needs one refill; beat
+    refills every 30 s anyway)."""
     if settings.SANDBOX_POOL_SIZE > 0:
         from .tasks import pool_refill
 
-        transaction.on_commit(lambda: pool_refill.delay())
+        def send() -> None:
+            if get_redis().set(POOL_REFILL_QUEUED, b"1", nx=True, ex=POOL_REFILL_DEBOUNCE_SECONDS):
+                pool_refill.delay()
+
+        transaction.on_commit(send)
 
 
 def _prepare(backend: SandboxBackend, *, session_id: str | None) -> None:
