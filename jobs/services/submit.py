@@ -29,7 +29,7 @@ from sessions.services import session_create
 from ..models import Job, JobApiKey, JobStatus
 from ..webhooks import webhook_target_check
 from .continuation import job_session_continue, job_session_lock
-from .lifecycle import job_dispatch
+from .lifecycle import job_dispatch, job_start_submitted
 from .timers import job_wake_arm
 
 logger = logging.getLogger(__name__)
@@ -203,6 +203,9 @@ def job_submit(
             if winner is None:
                 raise
             return _replay(winner, api_key=api_key, request_hash=request_hash), False
-        job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
+        if continued is None:
+            job_start_submitted(job=job)  # a new session: only this job, no key-wide dispatch
+        else:
+            job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
         job.refresh_from_db()
         return job, True
