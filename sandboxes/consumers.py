@@ -14,10 +14,12 @@ from urllib.parse import parse_qs
 import websockets
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from anker_project.principal import Principal, scope_principal
 
 from .rfb import RfbProtocolError, ViewOnlyFilter
+from .services import sandbox_touch
 from .tickets import TicketRefused, VncGrant, vnc_ticket_redeem
 
 logger = logging.getLogger(__name__)
@@ -55,9 +57,22 @@ async def _connect_upstream(url: str, token: str) -> Any:
     return await websockets.connect(url, **options)
 
 
+def keep_awake_interval() -> float:
+    """How often an open live view renews its sandbox's lease: well within
+    SANDBOX_IDLE_STOP_MINUTES, so a watched sandbox never hibernates under its viewer."""
+    idle_seconds = settings.SANDBOX_IDLE_STOP_MINUTES * 60
+    return 10.0 if idle_seconds <= 0 else max(0.5, min(10.0, idle_seconds / 3))
+
+
+@database_sync_to_async
+def _touch(session_id: str) -> None:
+    sandbox_touch(session_id=session_id)
+
+
 class SandboxVncConsumer(AsyncWebsocketConsumer):
     upstream: Any = None
     pump: asyncio.Task[None] | None = None
+    keep_awake: asyncio.Task[None] | None = None
     view_filter: ViewOnlyFilter | None = None
 
     async def connect(self) -> None:
@@ -77,6 +92,16 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
             return
         self.view_filter = ViewOnlyFilter() if grant.view_only else None
         self.pump = asyncio.create_task(self._pump())
+        self.keep_awake = asyncio.create_task(self._keep_awake(session_id))
+
+    async def _keep_awake(self, session_id: str) -> None:
+        """Someone watching (or driving) the screen is activity: renew the lease while it is open."""
+        while True:
+            await asyncio.sleep(keep_awake_interval())
+            try:
+                await _touch(session_id)
+            except Exception:  # a missed renewal is retried at the next beat
+                logger.warning("VNC of session %s: could not renew the sandbox lease", session_id, exc_info=True)
 
     async def _pump(self) -> None:
         try:
@@ -107,6 +132,10 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
                 await self.upstream.send(data)
 
     async def disconnect(self, code: int) -> None:
+        if self.keep_awake is not None:
+            self.keep_awake.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.keep_awake
         if self.pump is not None:
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -3,6 +3,7 @@ a local jail's over its unix socket); tickets; view-only."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from typing import Any
@@ -275,3 +276,36 @@ def test_the_view_only_filter_skips_an_extended_clipboard_message_and_keeps_what
     assert f.feed(handshake) == handshake
     assert f.feed(caps + update_request) == update_request
     assert f.feed(update_request) == update_request
+
+
+async def test_the_live_view_wakes_a_hibernated_sandbox_and_keeps_it_awake_while_open(
+    local_session: Session, alice: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandboxes.hibernation import sandbox_hibernate, sandboxes_hibernate_idle
+    from sandboxes.models import Sandbox, SandboxStatus
+
+    settings.SANDBOX_IDLE_STOP_MINUTES = 0.05  # 3 s: the open view renews the lease every second
+    box = await sync_to_async(Sandbox.objects.get)(session=local_session)
+    assert await sync_to_async(sandbox_hibernate)(sandbox_id=str(box.pk))
+
+    client = await sync_to_async(client_for)(alice)
+    grant = await sync_to_async(ticket_for)(client, local_session.id, True)  # the ticket wakes it
+    ws = ws_for(local_session.id, grant["ticket"])
+    connected, _ = await ws.connect(timeout=10)
+    assert connected
+    assert await rfb_handshake_and_first_update(ws) == (1280, 800)
+
+    # Idle by its lease, but watched: the open view renews the lease before the sweep comes.
+    idle_lease = timezone.now() + timedelta(minutes=settings.SANDBOX_TTL_MINUTES - 1)
+    await sync_to_async(Sandbox.objects.filter(pk=box.pk).update)(lease_expires_at=idle_lease)
+    deadline = time.monotonic() + 20
+    while (await sync_to_async(Sandbox.objects.get)(pk=box.pk)).lease_expires_at <= idle_lease:
+        assert time.monotonic() < deadline, "the open live view did not renew the lease"
+        await asyncio.sleep(0.1)
+    assert await sync_to_async(sandboxes_hibernate_idle)() == 0
+    assert (await sync_to_async(Sandbox.objects.get)(pk=box.pk)).status == SandboxStatus.IN_USE
+    await ws.disconnect()
