@@ -13,6 +13,7 @@ BENCHES = [
     "jobs.py",
     "turn_overhead.py",
     "idle_memory.py",
+    "schedules.py",
 ]
 
 if __name__ == "__main__":
