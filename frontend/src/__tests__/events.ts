@@ -69,8 +69,8 @@ export function title(seq: number, value: string): SessionTitleEvent {
   return { ...envelope(seq), type: 'title', title: value }
 }
 
-export function status(seq: number, value: SessionStatus): SessionStatusEvent {
-  return { ...envelope(seq), type: 'status', status: value }
+export function status(seq: number, value: SessionStatus, note?: string): SessionStatusEvent {
+  return { ...envelope(seq), type: 'status', status: value, ...(note ? { note } : {}) }
 }
 
 export function wait(seq: number): SessionWaitEvent {

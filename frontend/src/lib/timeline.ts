@@ -84,6 +84,8 @@ export interface TimelineState {
   title: string | null
   /** The server's session status, as last reported. */
   status: SessionStatus | null
+  /** A status event's note on a long wait (the sandbox image being built), until the next event. */
+  statusNote: string | null
   activeStepKey: string | null
   /** The tool call the turn waits for approval of (the last `wait` event's), while waiting. */
   approval: ApprovalRequest | null
@@ -101,6 +103,7 @@ export function createTimelineState(): TimelineState {
     planTurnId: null,
     title: null,
     status: null,
+    statusNote: null,
     activeStepKey: null,
     approval: null,
     version: 0,
@@ -217,6 +220,8 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
   if (event.seq <= state.lastSeq) return false
   state.lastSeq = event.seq
   state.version += 1
+  // A note says what the turn waits for; whatever comes next means the wait is over.
+  state.statusNote = event.type === 'status' && event.note ? event.note : null
 
   switch (event.type) {
     case 'message': {

@@ -25,6 +25,16 @@ describe('timeline reducer', () => {
     expect(state.lastSeq).toBe(4)
   })
 
+  it("shows a status event's note until the next event", () => {
+    const state = createTimelineState()
+    applyAll(state, [ev.userMessage(1, 'Hi'), ev.status(2, 'running', 'Building the sandbox image')])
+    expect([state.status, state.statusNote]).toEqual(['running', 'Building the sandbox image'])
+
+    applyEvent(state, ev.delta(3, 'Hel'))
+
+    expect([state.status, state.statusNote]).toEqual(['running', null])
+  })
+
   it('adds a separate assistant message when nothing was streamed', () => {
     const state = createTimelineState()
     applyAll(state, [ev.userMessage(1, 'Hi'), ev.assistantMessage(2, 'Hello')])
