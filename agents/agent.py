@@ -29,7 +29,7 @@ from .memory import AgentState, Message, Plan, compact, estimate_tokens, memory_
 from .model_choice import llm_for_turn
 from .models import Turn
 from .outputs import COMPLETE_STEP, CREATE_PLAN, DELIVER_RESULT, UPDATE_PLAN, CompleteStepArgs, StepSpec
-from .quirks import ArgumentsError, argument_problem, parse_arguments
+from .quirks import ArgumentsError, argument_problem, parse_arguments, reasoning_event
 from .reach.turn import ApprovalPending, TurnReach
 from .runtime import TurnContext, TurnOutcome, TurnStopped
 from .tools import Tool, ToolArgs, ToolEnv, ToolFailedError, tools_available
@@ -509,6 +509,9 @@ class Agent:
                 messages, tools=schemas, tool_choice="required", should_stop=self.ctx.stop_requested
             )
         self.ctx.add_usage(completion.prompt_tokens, completion.completion_tokens)
+        thought = reasoning_event(completion.reasoning)
+        if thought is not None:
+            self.ctx.publish(thought)
         return completion
 
     def _nudge(self, messages: list[Message], completion: Completion, tools: dict[str, Tool[Any]]) -> None:

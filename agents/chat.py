@@ -8,6 +8,7 @@ from sessions.events import MessageEvent, TitleEvent
 from .llm import LLMContextLengthError
 from .model_choice import llm_for_turn
 from .prompts import LITE_SYSTEM_PROMPT, TITLE_MAX_CHARS
+from .quirks import reasoning_event
 from .runtime import TurnContext, TurnOutcome
 from .streaming import TokenStream
 
@@ -42,5 +43,8 @@ def run_lite(ctx: TurnContext) -> TurnOutcome:
     finally:
         tokens.close()  # the last frame precedes the final message (or the turn's end)
     ctx.add_usage(completion.prompt_tokens, completion.completion_tokens)
+    thought = reasoning_event(completion.reasoning)
+    if thought is not None:
+        ctx.publish(thought, dedupe_key=f"turn:{ctx.turn_id}:reasoning")
     ctx.publish(MessageEvent(role="assistant", content=completion.content), dedupe_key=f"turn:{ctx.turn_id}:answer")
     return TurnOutcome.COMPLETED

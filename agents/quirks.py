@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sessions.events import ReasoningEvent
+
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*(.*?)\s*```$", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
@@ -94,3 +96,17 @@ def argument_problem(model: type[BaseModel], exc: ValidationError) -> str:
     ]
     expected = f". The tool takes: {', '.join(fields)}" if fields else ""
     return "; ".join(problems) + expected
+
+
+# Enough to follow a model's train of thought; a runaway reasoning stream is not stored whole.
+REASONING_MAX_CHARS = 20_000
+
+
+def reasoning_event(reasoning: str) -> ReasoningEvent | None:
+    """The timeline event for what a thinking model reasoned, or None when it sent none."""
+    text = reasoning.strip()
+    if not text:
+        return None
+    if len(text) > REASONING_MAX_CHARS:
+        text = text[:REASONING_MAX_CHARS] + " …"
+    return ReasoningEvent(content=text)

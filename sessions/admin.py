@@ -14,6 +14,8 @@ def _summary(event: dict[str, Any]) -> str:
     if kind in ("message", "message_delta"):
         text = event.get("content") or event.get("delta") or ""
         return f"{event.get('role', '')}: {text[:300]}"
+    if kind == "reasoning":
+        return f"thinking: {event.get('content', '')[:300]}"
     if kind == "tool":
         return f"{event.get('function')} {event.get('status')} {str(event.get('args'))[:200]}"
     if kind in ("plan",):

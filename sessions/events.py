@@ -71,6 +71,15 @@ class MessageDeltaEvent(_EventBase):
     delta: str
 
 
+class ReasoningEvent(_EventBase):
+    """What a thinking model reasoned before an answer or a round of tool calls
+    (`reasoning_content` / `reasoning`). Shown collapsed; never part of the answer, never sent
+    back to the model. Long reasoning is cut to ``REASONING_MAX_CHARS``."""
+
+    type: Literal["reasoning"] = "reasoning"
+    content: str
+
+
 class TitleEvent(_EventBase):
     type: Literal["title"] = "title"
     title: str
@@ -156,6 +165,7 @@ class RollbackEvent(_EventBase):
 Event = Annotated[
     MessageEvent
     | MessageDeltaEvent
+    | ReasoningEvent
     | TitleEvent
     | PlanEvent
     | StepEvent

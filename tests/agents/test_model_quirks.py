@@ -12,7 +12,9 @@ import pytest
 
 from agents import prompts
 from agents.models import Turn
+from agents.quirks import REASONING_MAX_CHARS, reasoning_event
 from agents.services import chat_send, turn_run
+from sessions import eventlog
 from sessions.services import session_create
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import events, new_agent_session, timeline, tool_event
@@ -168,6 +170,8 @@ def test_reasoning_fields_stay_out_of_the_answer_the_events_and_the_models_histo
     )
     assert thought not in json.dumps(events(session_id, "message") + events(session_id, "plan"))
     assert all(thought not in json.dumps(r["messages"]) for r in llm.requests)
+    # It is kept apart, as `reasoning` events the web app shows collapsed: one per model round that had it.
+    assert [e["content"] for e in events(session_id, "reasoning")] == [thought, thought]
 
 
 def test_a_lite_answer_keeps_the_reasoning_out_of_the_streamed_tokens_and_the_message(
@@ -183,6 +187,15 @@ def test_a_lite_answer_keeps_the_reasoning_out_of_the_streamed_tokens_and_the_me
     streamed = "".join(e["delta"] for e in events(str(session.id), "message_delta"))
     assert streamed == "Four."
     assert [m["content"] for m in events(str(session.id), "message")] == ["2+2?", "Four."]
+    kinds = [e["type"] for e in eventlog.events_after(str(session.id), 0) if e["type"] != "message_delta"]
+    assert kinds.index("reasoning") == kinds.index("message", 1) - 1  # just before the answer
+    assert [e["content"] for e in events(str(session.id), "reasoning")] == ["let me think: 2+2 is 4"]
+
+
+def test_reasoning_longer_than_the_limit_is_cut_and_empty_reasoning_is_no_event() -> None:
+    event = reasoning_event("x" * (REASONING_MAX_CHARS + 50))
+    assert event is not None and event.content == "x" * REASONING_MAX_CHARS + " …"
+    assert reasoning_event("  \n ") is None
 
 
 def test_a_context_length_error_compacts_the_history_and_retries_once(

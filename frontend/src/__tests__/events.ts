@@ -7,6 +7,7 @@ import type {
   SessionMessageDeltaEvent,
   SessionMessageEvent,
   SessionPlanEvent,
+  SessionReasoningEvent,
   SessionRollbackEvent,
   SessionStatusEvent,
   SessionStepEvent,
@@ -63,6 +64,10 @@ export function tool(
     args: fields.args ?? {},
     content: fields.content ?? null,
   }
+}
+
+export function reasoning(seq: number, content: string, turnId: string | null = TURN): SessionReasoningEvent {
+  return { ...envelope(seq, turnId), type: 'reasoning', content }
 }
 
 export function title(seq: number, value: string): SessionTitleEvent {

@@ -62,6 +62,15 @@ export interface ToolItem {
   toolId: string
 }
 
+/** What a thinking model reasoned before an answer or a round of tool calls (shown collapsed). */
+export interface ReasoningItem {
+  kind: 'reasoning'
+  key: string
+  content: string
+  turnId: string | null
+  timestamp: number
+}
+
 export interface ErrorItem {
   kind: 'error'
   key: string
@@ -69,7 +78,7 @@ export interface ErrorItem {
   timestamp: number
 }
 
-export type TimelineItem = MessageItem | StepItem | ToolItem | ErrorItem
+export type TimelineItem = MessageItem | StepItem | ToolItem | ReasoningItem | ErrorItem
 
 export interface TimelineState {
   /** Highest `seq` applied; the stream resumes after it. */
@@ -265,6 +274,21 @@ export function applyEvent(state: TimelineState, event: SessionEvent): boolean {
           timestamp: event.timestamp,
         })
       }
+      break
+    }
+    case 'reasoning': {
+      const item: ReasoningItem = {
+        kind: 'reasoning',
+        key: `reasoning:${event.seq}`,
+        content: event.content,
+        turnId: event.turn_id,
+        timestamp: event.timestamp,
+      }
+      // The thought precedes its answer, even when the answer's tokens streamed in first.
+      const streaming = findStreaming(state, event.turn_id)
+      const at = streaming ? state.items.indexOf(streaming) : -1
+      if (at >= 0) state.items.splice(at, 0, item)
+      else state.items.push(item)
       break
     }
     case 'title':

@@ -7,6 +7,7 @@
 export type AnkerEvent =
   | MessageEvent
   | MessageDeltaEvent
+  | ReasoningEvent
   | TitleEvent
   | PlanEvent
   | StepEvent
@@ -37,78 +38,84 @@ export type Seq1 = number
 export type Timestamp1 = number
 export type TurnId1 = string | null
 export type Type1 = 'message_delta'
+export type Content1 = string
 export type EventId2 = string
 export type Seq2 = number
 export type Timestamp2 = number
-export type Title = string
 export type TurnId2 = string | null
-export type Type2 = 'title'
+export type Type2 = 'reasoning'
 export type EventId3 = string
 export type Seq3 = number
+export type Timestamp3 = number
+export type Title = string
+export type TurnId3 = string | null
+export type Type3 = 'title'
+export type EventId4 = string
+export type Seq4 = number
 export type Description = string
 export type Id = string
 export type Result = string | null
 export type Status = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type Steps = PlanStep[]
-export type Timestamp3 = number
-export type TurnId3 = string | null
-export type Type3 = 'plan'
-export type Description1 = string
-export type EventId4 = string
-export type Id1 = string
-export type Result1 = string | null
-export type Seq4 = number
-export type Status1 = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type Timestamp4 = number
 export type TurnId4 = string | null
-export type Type4 = 'step'
-export type Content1 = {
+export type Type4 = 'plan'
+export type Description1 = string
+export type EventId5 = string
+export type Id1 = string
+export type Result1 = string | null
+export type Seq5 = number
+export type Status1 = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
+export type Timestamp5 = number
+export type TurnId5 = string | null
+export type Type5 = 'step'
+export type Content2 = {
   [k: string]: unknown | undefined
 } | null
-export type EventId5 = string
+export type EventId6 = string
 export type Function = string
 export type Name = string
-export type Seq5 = number
+export type Seq6 = number
 export type Status2 = 'calling' | 'called'
 export type Stopped = boolean
-export type Timestamp5 = number
-export type ToolCallId = string
-export type TurnId5 = string | null
-export type Type5 = 'tool'
-export type Error = string
-export type EventId6 = string
-export type Seq6 = number
 export type Timestamp6 = number
+export type ToolCallId = string
 export type TurnId6 = string | null
-export type Type6 = 'error'
+export type Type6 = 'tool'
+export type Error = string
 export type EventId7 = string
 export type Seq7 = number
 export type Timestamp7 = number
 export type TurnId7 = string | null
-export type Type7 = 'done'
-export type Reason = string
-export type Tool = string
-export type ToolCallId1 = string
+export type Type7 = 'error'
 export type EventId8 = string
 export type Seq8 = number
 export type Timestamp8 = number
 export type TurnId8 = string | null
-export type Type8 = 'wait'
+export type Type8 = 'done'
+export type Reason = string
+export type Tool = string
+export type ToolCallId1 = string
 export type EventId9 = string
-export type Note = string
 export type Seq9 = number
-export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped' | 'failed'
 export type Timestamp9 = number
 export type TurnId9 = string | null
-export type Type9 = 'status'
+export type Type9 = 'wait'
 export type EventId10 = string
-export type FromSeq = number
+export type Note = string
 export type Seq10 = number
+export type Status3 = 'pending' | 'running' | 'waiting' | 'completed' | 'stopped' | 'failed'
 export type Timestamp10 = number
-export type ToSeq = number
 export type TurnId10 = string | null
+export type Type10 = 'status'
+export type EventId11 = string
+export type FromSeq = number
+export type Seq11 = number
+export type Timestamp11 = number
+export type ToSeq = number
+export type TurnId11 = string | null
 export type TurnIds = string[]
-export type Type10 = 'rollback'
+export type Type11 = 'rollback'
 
 export interface MessageEvent {
   attachments?: Attachments
@@ -143,21 +150,34 @@ export interface MessageDeltaEvent {
   turn_id?: TurnId1
   type?: Type1
 }
-export interface TitleEvent {
+/**
+ * What a thinking model reasoned before an answer or a round of tool calls
+ * (`reasoning_content` / `reasoning`). Shown collapsed; never part of the answer, never sent
+ * back to the model. Long reasoning is cut to ``REASONING_MAX_CHARS``.
+ */
+export interface ReasoningEvent {
+  content: Content1
   event_id?: EventId2
   seq?: Seq2
   timestamp?: Timestamp2
-  title: Title
   turn_id?: TurnId2
   type?: Type2
 }
-export interface PlanEvent {
+export interface TitleEvent {
   event_id?: EventId3
   seq?: Seq3
-  steps: Steps
   timestamp?: Timestamp3
+  title: Title
   turn_id?: TurnId3
   type?: Type3
+}
+export interface PlanEvent {
+  event_id?: EventId4
+  seq?: Seq4
+  steps: Steps
+  timestamp?: Timestamp4
+  turn_id?: TurnId4
+  type?: Type4
 }
 export interface PlanStep {
   description: Description
@@ -167,14 +187,14 @@ export interface PlanStep {
 }
 export interface StepEvent {
   description: Description1
-  event_id?: EventId4
+  event_id?: EventId5
   id: Id1
   result?: Result1
-  seq?: Seq4
+  seq?: Seq5
   status: Status1
-  timestamp?: Timestamp4
-  turn_id?: TurnId4
-  type?: Type4
+  timestamp?: Timestamp5
+  turn_id?: TurnId5
+  type?: Type5
 }
 /**
  * A tool call: sent with ``status="calling"`` before and ``"called"`` after.
@@ -186,35 +206,35 @@ export interface StepEvent {
  */
 export interface ToolEvent {
   args?: Args
-  content?: Content1
-  event_id?: EventId5
+  content?: Content2
+  event_id?: EventId6
   function: Function
   name: Name
-  seq?: Seq5
+  seq?: Seq6
   status: Status2
   stopped?: Stopped
-  timestamp?: Timestamp5
+  timestamp?: Timestamp6
   tool_call_id: ToolCallId
-  turn_id?: TurnId5
-  type?: Type5
+  turn_id?: TurnId6
+  type?: Type6
 }
 export interface Args {
   [k: string]: unknown | undefined
 }
 export interface ErrorEvent {
   error: Error
-  event_id?: EventId6
-  seq?: Seq6
-  timestamp?: Timestamp6
-  turn_id?: TurnId6
-  type?: Type6
-}
-export interface DoneEvent {
   event_id?: EventId7
   seq?: Seq7
   timestamp?: Timestamp7
   turn_id?: TurnId7
   type?: Type7
+}
+export interface DoneEvent {
+  event_id?: EventId8
+  seq?: Seq8
+  timestamp?: Timestamp8
+  turn_id?: TurnId8
+  type?: Type8
 }
 /**
  * The agent asked the user something, or a tool call waits for approval (``approval``);
@@ -222,11 +242,11 @@ export interface DoneEvent {
  */
 export interface WaitEvent {
   approval?: ApprovalRequest | null
-  event_id?: EventId8
-  seq?: Seq8
-  timestamp?: Timestamp8
-  turn_id?: TurnId8
-  type?: Type8
+  event_id?: EventId9
+  seq?: Seq9
+  timestamp?: Timestamp9
+  turn_id?: TurnId9
+  type?: Type9
 }
 /**
  * A tool call waiting for the user's approval: what would run, with what, and why.
@@ -241,13 +261,13 @@ export interface Args1 {
   [k: string]: unknown | undefined
 }
 export interface StatusEvent {
-  event_id?: EventId9
+  event_id?: EventId10
   note?: Note
-  seq?: Seq9
+  seq?: Seq10
   status: Status3
-  timestamp?: Timestamp9
-  turn_id?: TurnId9
-  type?: Type9
+  timestamp?: Timestamp10
+  turn_id?: TurnId10
+  type?: Type10
 }
 /**
  * Turns were rolled back (``multitask_strategy=rollback``): every event of ``turn_ids`` with
@@ -256,12 +276,12 @@ export interface StatusEvent {
  * ``turn_id`` is the turn that was running (null when only queued turns were rolled back).
  */
 export interface RollbackEvent {
-  event_id?: EventId10
+  event_id?: EventId11
   from_seq: FromSeq
-  seq?: Seq10
-  timestamp?: Timestamp10
+  seq?: Seq11
+  timestamp?: Timestamp11
   to_seq: ToSeq
-  turn_id?: TurnId10
+  turn_id?: TurnId11
   turn_ids: TurnIds
-  type?: Type10
+  type?: Type11
 }

@@ -10,6 +10,7 @@ import type {
   MessageEvent,
   PlanEvent,
   PlanStep,
+  ReasoningEvent,
   RollbackEvent,
   StatusEvent,
   StepEvent,
@@ -40,6 +41,7 @@ export type SessionMessageEvent = Delivered<MessageEvent> & {
   attachments: NonNullable<MessageEvent['attachments']>
 }
 export type SessionMessageDeltaEvent = Delivered<MessageDeltaEvent>
+export type SessionReasoningEvent = Delivered<ReasoningEvent>
 export type SessionTitleEvent = Delivered<TitleEvent>
 export type SessionPlanEvent = Delivered<PlanEvent>
 export type SessionStepEvent = Delivered<StepEvent>
@@ -53,6 +55,7 @@ export type SessionRollbackEvent = Delivered<RollbackEvent>
 export type SessionEvent =
   | SessionMessageEvent
   | SessionMessageDeltaEvent
+  | SessionReasoningEvent
   | SessionTitleEvent
   | SessionPlanEvent
   | SessionStepEvent
@@ -69,6 +72,7 @@ export type { PlanStep }
 const EVENT_TYPES: ReadonlySet<string> = new Set<SessionEventType>([
   'message',
   'message_delta',
+  'reasoning',
   'title',
   'plan',
   'step',
