@@ -373,6 +373,15 @@ def test_create_api_key_prints_one_json_line_with_a_working_key(alice: Any) -> N
     stored = alice.job_api_keys.get()
     assert (stored.name, stored.max_concurrent_jobs, stored.webhook_secret) == ("etl", 3, line["webhook_secret"])
     assert line["key"] not in stored.hashed_key  # hashed at rest
+    assert stored.default_multitask_strategy == "reject"
+
+
+def test_create_api_key_sets_the_keys_default_multitask_strategy(alice: Any) -> None:
+    call_command(
+        "create_api_key", "--owner", "alice", "--name", "q", "--multitask-strategy", "enqueue", stdout=io.StringIO()
+    )
+
+    assert alice.job_api_keys.get().default_multitask_strategy == "enqueue"
 
 
 def test_the_watchdog_resumes_a_job_turn_on_the_jobs_queue_and_a_chat_turn_on_turns(

@@ -110,7 +110,9 @@ def key_minter(*, superuser: bool = False) -> tuple[Client, Any]:
 
 
 def mint(client: Client, owner: Any) -> Any:
-    return client.post("/admin/jobs/jobapikey/add/", {"name": "minted", "owner": owner.pk, "_save": "Save"})
+    # The admin's form posts every field it shows (the strategy comes preselected with its default).
+    form = {"name": "minted", "owner": owner.pk, "default_multitask_strategy": "reject", "_save": "Save"}
+    return client.post("/admin/jobs/jobapikey/add/", form)
 
 
 def test_staff_cannot_mint_an_api_key_that_acts_for_a_superuser_or_another_user(alice: Any) -> None:
@@ -133,12 +135,14 @@ def test_staff_cannot_move_an_existing_api_key_to_another_owner(alice: Any) -> N
     key = make_key(clerk, "mine").obj
 
     response = client.post(
-        f"/admin/jobs/jobapikey/{key.pk}/change/", {"name": "mine", "owner": root.pk, "_save": "Save"}
+        f"/admin/jobs/jobapikey/{key.pk}/change/",
+        {"name": "mine", "owner": root.pk, "default_multitask_strategy": "enqueue", "_save": "Save"},
     )
 
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.owner_id == clerk.pk
+    assert key.default_multitask_strategy == "enqueue"  # what staff may change, they did
 
 
 def test_a_superuser_may_mint_an_api_key_for_another_user(alice: Any) -> None:
