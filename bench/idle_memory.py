@@ -59,6 +59,7 @@ def main() -> int:
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
+        from bench._memory import sandbox_memory_bytes
         from sandboxes.backends import get_backend
         from sandboxes.backends.local import bwrap_path, desktop_programs
         from sandboxes.hibernation import sandboxes_hibernate_idle
@@ -103,7 +104,7 @@ def main() -> int:
             time.sleep(min(settings.SANDBOX_IDLE_SWEEP_SECONDS, max(0.0, ended + SETTLE_SECONDS - time.monotonic())))
         results: dict[str, int] = {}
         for label, handles in groups.items():
-            total = sum(backend.memory_bytes(h.sandbox_id) or 0 for h in handles)
+            total = sum(sandbox_memory_bytes(backend, h.sandbox_id) or 0 for h in handles)
             results[label] = total
             print(
                 f"{label}: {TASKS} finished tasks' sandboxes {SETTLE_SECONDS} s after they ended: "

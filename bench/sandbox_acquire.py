@@ -32,6 +32,7 @@ def main() -> int:
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
+        from bench._memory import sandbox_memory_bytes
         from sandboxes.backends import get_backend
         from sandboxes.backends.docker import engine_available
         from sandboxes.backends.local import desktop_programs
@@ -65,7 +66,7 @@ def main() -> int:
                 cold.append(time.perf_counter() - started)
                 if not cold[1:]:  # measure one idle sandbox, after it settled
                     time.sleep(3)
-                    memory = get_backend(name).memory_bytes(handle.sandbox_id)  # type: ignore[attr-defined]
+                    memory = sandbox_memory_bytes(get_backend(name), handle.sandbox_id)
                 sandbox_destroy(sandbox_id=handle.sandbox_id)
             warm: list[float] = []
             settings.SANDBOX_POOL_SIZE = 5

@@ -196,6 +196,10 @@ class DockerBackend:
     def _name(sandbox_id: str) -> str:
         return f"{settings.SANDBOX_NAME_PREFIX}-{sandbox_id}"
 
+    def container(self, sandbox_id: str) -> Container | None:
+        """The sandbox's container, if it exists (read-only uses: the benchmarks' memory stats)."""
+        return self._find(sandbox_id)
+
     def _find(self, sandbox_id: str) -> Container | None:
         try:
             return engine().containers.get(self._name(sandbox_id))
@@ -367,12 +371,3 @@ class DockerBackend:
             all=True, filters={"label": f"{LABEL_PREFIX}={settings.SANDBOX_NAME_PREFIX}"}
         )
         return sorted(str(c.labels.get(LABEL_SANDBOX, "")) for c in containers if c.labels.get(LABEL_SANDBOX))
-
-    def memory_bytes(self, sandbox_id: str) -> int | None:
-        """The container's current memory use (for the benchmark)."""
-        container = self._find(sandbox_id)
-        if container is None:
-            return None
-        stats = container.stats(stream=False)
-        usage = stats.get("memory_stats", {}).get("usage")
-        return int(usage) if usage is not None else None

@@ -375,6 +375,10 @@ class LocalBackend:
         }
         return argv, env, str(workspace)
 
+    def main_pid(self, sandbox_id: str) -> int | None:
+        """The pid of the sandbox's first process (the jail or the tool API), if it runs."""
+        return self._pid(sandbox_id)
+
     def _pid(self, sandbox_id: str) -> int | None:
         try:
             return int(json.loads((self._dir(sandbox_id) / "meta.json").read_text())["pid"])
@@ -461,37 +465,3 @@ class LocalBackend:
             with contextlib.suppress(ValueError):
                 found.append(str(uuid.UUID(entry.name)))
         return sorted(found)
-
-    def memory_bytes(self, sandbox_id: str) -> int | None:
-        """Memory of the sandbox's processes, shared pages counted once (PSS; for the benchmark)."""
-        pid = self._pid(sandbox_id)
-        if pid is None:
-            return None
-        parents: dict[int, int] = {}
-        rss: dict[int, int] = {}
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(proc.name)] = int(fields[1])
-                rss[int(proc.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        tree, grew = {pid}, True
-        while grew:
-            grew = False
-            for child, parent in parents.items():
-                if parent in tree and child not in tree:
-                    tree.add(child)
-                    grew = True
-        return sum(_pss_bytes(p, rss.get(p, 0)) for p in tree)
-
-
-def _pss_bytes(pid: int, rss: int) -> int:
-    """Proportional set size: Chromium's processes share most of their pages."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return rss
