@@ -54,9 +54,12 @@ export async function fetchFileBlob(fileId: string): Promise<Blob> {
   return response.blob()
 }
 
-/** Downloads a file and hands it to the browser's save flow. */
-export async function downloadFile(file: Pick<FileInfo, 'file_id' | 'filename'>): Promise<void> {
-  const blob = await fetchFileBlob(file.file_id)
+/** Downloads a file and hands it to the browser's save flow (`fetchFile`: how to get its bytes). */
+export async function downloadFile(
+  file: Pick<FileInfo, 'file_id' | 'filename'>,
+  fetchFile: (fileId: string) => Promise<Blob> = fetchFileBlob,
+): Promise<void> {
+  const blob = await fetchFile(file.file_id)
   const url = URL.createObjectURL(blob)
   const link = document.createElement('a')
   link.href = url

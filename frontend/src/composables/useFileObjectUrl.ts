@@ -2,10 +2,12 @@ import { onScopeDispose, ref, toValue, watch } from 'vue'
 import type { MaybeRefOrGetter } from 'vue'
 
 import { errorMessage } from '@/api/client'
-import { fetchFileBlob } from '@/api/files'
+import { useViewerContext } from '@/composables/viewerContext'
 
-/** An object URL for a stored file (fetched with the Bearer token), revoked when replaced. */
+/** An object URL for a stored file (fetched as the viewer may: the owner's login, or a share
+ * link), revoked when replaced. Call it in a component's setup. */
 export function useFileObjectUrl(fileId: MaybeRefOrGetter<string | null>) {
+  const viewer = useViewerContext()
   const url = ref<string | null>(null)
   const error = ref<string | null>(null)
   const loading = ref(false)
@@ -25,7 +27,7 @@ export function useFileObjectUrl(fileId: MaybeRefOrGetter<string | null>) {
       if (!id) return
       loading.value = true
       try {
-        const blob = await fetchFileBlob(id)
+        const blob = await viewer.fetchFile(id)
         if (mine === generation) url.value = URL.createObjectURL(blob)
       } catch (err) {
         if (mine === generation) error.value = errorMessage(err)

@@ -31,6 +31,10 @@ export type IconName =
   | 'clock'
   | 'folder'
   | 'external'
+  | 'share'
+  | 'play'
+  | 'pause'
+  | 'skip-back'
 
 export const ICON_PATHS: Record<IconName, string[]> = {
   plus: ['M12 5v14', 'M5 12h14'],
@@ -64,4 +68,8 @@ export const ICON_PATHS: Record<IconName, string[]> = {
   sparkle: ['M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z', 'M19 16l.7 1.8l1.8.7l-1.8.7L19 21l-.7-1.8l-1.8-.7l1.8-.7z'],
   folder: ['M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z'],
   external: ['M14 4h6v6', 'M20 4l-9 9', 'M18 14v5a1 1 0 0 1-1 1H5a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1h5'],
+  share: ['M18 3a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M6 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M18 15a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M8.6 13.5l6.8 4', 'M15.4 6.5l-6.8 4'],
+  play: ['M7 5l12 7l-12 7z'],
+  pause: ['M8 5v14', 'M16 5v14'],
+  'skip-back': ['M6 5v14', 'M18 5l-9 7l9 7z'],
 }

@@ -21,6 +21,14 @@ export function createAppRouter(): Router {
         meta: { public: true },
       },
       {
+        // A shared session: read-only, for anyone with the link (no login, no sidebar).
+        path: '/share/:token',
+        name: 'shared',
+        component: () => import('@/views/SharedView.vue'),
+        props: true,
+        meta: { public: true },
+      },
+      {
         path: '/',
         component: () => import('@/layouts/AppLayout.vue'),
         children: [
