@@ -30,18 +30,23 @@ function recorded(): SessionEvent[] {
   ]
 }
 
+function urlOf(input: RequestInfo | URL): string {
+  if (typeof input === 'string') return input
+  return input instanceof URL ? input.href : input.url
+}
+
 function stubServer(events: SessionEvent[]) {
-  const fetchMock = vi.fn(async (input: RequestInfo | URL) => {
-    const url = String(input)
+  const fetchMock = vi.fn((input: RequestInfo | URL) => {
+    const url = urlOf(input)
     if (url === `/api/v1/shared/${TOKEN}`) {
       const data = {
         session: { title: 'Tides', mode: 'agent', status: 'completed', created_at: T0 },
         expires_at: null,
         events: events.map((data) => ({ event: data.type, data })),
       }
-      return new Response(JSON.stringify({ code: 0, msg: 'success', data }), { status: 200 })
+      return Promise.resolve(new Response(JSON.stringify({ code: 0, msg: 'success', data }), { status: 200 }))
     }
-    return new Response(JSON.stringify({ code: 404, msg: 'Not found.', data: null }), { status: 404 })
+    return Promise.resolve(new Response(JSON.stringify({ code: 404, msg: 'Not found.', data: null }), { status: 404 }))
   })
   vi.stubGlobal('fetch', fetchMock)
   return fetchMock
@@ -75,7 +80,7 @@ describe('SharedView replay', () => {
     expect(wrapper.get('[data-testid="replay-position"]').text()).toBe('7/7')
     expect(wrapper.get('[data-testid="replay-time"]').text()).toBe('0:42 / 0:42')
     expect(wrapper.find('[data-testid="composer-input"]').exists()).toBe(false)
-    expect(fetchMock.mock.calls.map(([url]) => String(url))).toEqual([`/api/v1/shared/${TOKEN}`])
+    expect(fetchMock.mock.calls.map(([input]) => urlOf(input))).toEqual([`/api/v1/shared/${TOKEN}`])
     wrapper.unmount()
   })
 
@@ -135,7 +140,11 @@ describe('SharedView replay', () => {
   it('says so when the link does not work', async () => {
     vi.stubGlobal(
       'fetch',
-      vi.fn(async () => new Response(JSON.stringify({ code: 404, msg: 'Share link not found', data: null }), { status: 404 })),
+      vi.fn(() =>
+        Promise.resolve(
+          new Response(JSON.stringify({ code: 404, msg: 'Share link not found', data: null }), { status: 404 }),
+        ),
+      ),
     )
 
     const wrapper = await mountShared()
