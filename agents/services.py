@@ -66,6 +66,9 @@ def _cancel_queued(turn: Turn, *, end_event: bool = True) -> bool:
         return False
     if end_event:
         event_publish(turn.session_id, DoneEvent(turn_id=str(turn.id)), dedupe_key=f"turn:{turn.id}:end")
+    # Every turn's end reaches the apps above, this one too: a job whose queued turn a chat
+    # message interrupted ends with it instead of running forever.
+    turn_ended(turn_id=str(turn.id), status=TurnStatus.CANCELLED)
     return True
 
 
