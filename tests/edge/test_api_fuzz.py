@@ -119,6 +119,7 @@ def server_errors(schema: Any, base_url: str, headers: dict[str, str], principal
     return found
 
 
+@pytest.mark.timeout(1200)  # every operation twice over HTTP: minutes on a busy 2-core host
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("principal", ["user", "api_key"])
 def test_no_input_makes_the_api_answer_with_a_server_error(fuzz_web: Web, principal: str) -> None:
