@@ -106,7 +106,7 @@ class Agent:
         self.deadline, self.resume_count = deadline, resume_count
         self.env = ToolEnv(ctx=ctx, sandbox=sandbox, owner_id=owner_id)
         self.reach = TurnReach(ctx=ctx, sandbox=sandbox, owner_id=owner_id)  # MCP, approvals, secrets
-        self.reach.prepare_sandbox()
+        self._sandbox_prepared = False  # secrets go in before the first tool call, not before the plan
         self.tools: dict[str, Tool[Any]] = self.reach.tools(tools_available(has_browser=sandbox.has_browser))
         self._resume_counted = False
         self.key = f"turn:{ctx.turn_id}"
@@ -382,6 +382,9 @@ class Agent:
 
     def _call_tool(self, call_id: str, name: str, arguments: str) -> tuple[str, bool]:
         """Run one tool with `tool` events around it. Errors go back to the model as its result."""
+        if not self._sandbox_prepared:  # the first call waits for the sandbox (it started with the plan)
+            self._sandbox_prepared = True
+            self.reach.prepare_sandbox()
         tool = self.tools.get(name)
         toolkit = tool.toolkit if tool else name.split("_", 1)[0]
         try:

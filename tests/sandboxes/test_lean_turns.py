@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from agents.model_choice import session_model_set
 from agents.models import Turn, TurnStatus
 from agents.services import chat_send, turn_run
 from sandboxes.backends import InstanceState, get_backend
@@ -112,6 +113,7 @@ def test_a_failed_plan_gives_a_pool_sandbox_back_to_the_pool(
     pooled = sandbox_create()
     llm.push(error(400, "No plan today"))
     session = new_agent_session(alice)
+    session_model_set(session_id=session.id, model="")  # a session with reach settings: secrets wait for a tool
     turn = chat_send(session=session, message="Plan something")
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "failed"
