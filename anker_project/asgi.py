@@ -5,6 +5,8 @@ import os
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anker_project.settings")
+# The web process: its pooled request threads keep their database connections (settings/base.py).
+os.environ.setdefault("ANKER_PROCESS", "web")
 django.setup(set_prefix=False)  # what get_asgi_application() does, with our handler below
 
 from .asgi_handler import PooledASGIHandler  # noqa: E402

@@ -5,9 +5,7 @@
   readers. Each web process holds one subscription per watched session (`hub.py`) and
   hands the event to its local readers.
 - The session list (`sessions.update` to a user's group) stays on the Channels layer,
-  whose consumers need named groups; it changes a few times a turn, not per token. Those sends
-  are fire-and-forget from the caller's side (`group_send` returns at once), so a request or an
-  agent step never waits on them.
+  whose consumers need named groups; it changes a few times a turn, not per token.
 """
 
 from __future__ import annotations
@@ -15,18 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import threading
-from concurrent.futures import Future
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from anker_project.redis_client import get_redis
-
-logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 10
 
@@ -62,21 +56,11 @@ class _SendLoop:
         threading.Thread(target=self.loop.run_forever, name="channel-layer-send", daemon=True).start()
 
     def send(self, group: str, message: dict[str, Any]) -> None:
-        """Hand the send to the loop and return: the caller (a request, a turn's step) does not
-        wait for the channel layer's round trips (several per group_send). Sends start in
-        call order; readers order list updates by their `revision` anyway. A failure is logged."""
         layer = get_channel_layer()
         if layer is None:
             return
-        future = asyncio.run_coroutine_threadsafe(
-            asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_SECONDS), self.loop
-        )
-        future.add_done_callback(_log_failure)
-
-
-def _log_failure(future: Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.warning("a session-list update was not sent: %r", future.exception())
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop)
+        future.result(timeout=SEND_TIMEOUT_SECONDS)
 
 
 _send_loop_guard = threading.Lock()

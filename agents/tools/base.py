@@ -65,7 +65,16 @@ class Tool(Generic[A]):
     run: Callable[[ToolEnv, A], ToolResult]
 
     def schema(self) -> dict[str, Any]:
-        """The OpenAI function schema: the args model's JSON schema is what the model sees."""
+        """The OpenAI function schema: the args model's JSON schema is what the model sees.
+        Built once per tool (pydantic's schema generation was ~5 % of an agent step, for every
+        tool at every model round); callers must not modify it."""
+        cached: dict[str, Any] | None = self.__dict__.get("_schema")
+        if cached is None:
+            cached = self._build_schema()
+            object.__setattr__(self, "_schema", cached)  # frozen: a cache, not a field
+        return cached
+
+    def _build_schema(self) -> dict[str, Any]:
         params = self.args.model_json_schema()
         params.pop("title", None)
         for prop in params.get("properties", {}).values():

@@ -92,12 +92,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so worker and server subprocesses started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_SQLITE_PATH", default=str(DATA_DIR / "test-db.sqlite3"))}
-# Connections persist (seconds) in long-lived threads: the web process's pooled request
-# threads (anker_project/asgi_handler.py: at most WEB_REQUEST_THREADS of them, so a burst cannot
-# pile up connections — a 1,000-job burst once hit PostgreSQL's "too many clients" when every
-# request had a thread of its own) and the worker's task threads. Opening one costs more than a
-# small request (SQLite's pragmas, PostgreSQL's handshake). 0 = a connection per request or task.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0 if TESTING else 60)
+# 0: a connection per request or task, closed at its end (the worker's default: a worker with
+# -c 100 threads would otherwise hold 100 connections). The web process (anker_project/asgi.py)
+# defaults to 60 s: its request threads are pooled (anker_project/asgi_handler.py, at most
+# WEB_REQUEST_THREADS), so connections persist without piling up — a 1,000-job burst once hit
+# PostgreSQL's "too many clients" when every request had a thread, and a connection, of its own.
+WEB_PROCESS = env.str("ANKER_PROCESS", default="") == "web"  # set by anker_project/asgi.py
+DATABASES["default"]["CONN_MAX_AGE"] = int(
+    env_or("DATABASE_CONN_MAX_AGE", "60" if WEB_PROCESS and not TESTING else "0")
+)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 WEB_REQUEST_THREADS = env.int("WEB_REQUEST_THREADS", default=16)
 
