@@ -8,9 +8,11 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
-from agents.models import ApprovalStatus, McpServer, ToolApproval, ToolRule
+from agents.models import ApprovalStatus, McpServer, SessionReach, ToolApproval, ToolRule
+from agents.reach.vault import secret_put
 from sessions import eventlog
 from tests.e2e.conftest import Stack
 from tests.e2e.web import log_in, shot
@@ -97,3 +99,19 @@ def test_a_user_adds_an_mcp_server_sees_its_tool_used_and_approves_a_held_call(
     assert tools["call_add"]["content"] == {"server": "pics", "tool": "add", "text": "42", "image_file_ids": []}
     assert tools["call_sh"]["content"]["console"][-1]["output"].strip() == "sum=42"
     assert ToolApproval.objects.get(tool_call_id="call_sh").status == ApprovalStatus.APPROVED
+
+    # The MCP result has its own view in the computer panel.
+    page.get_by_test_id("tool-row").filter(has_text="add (pics)").first.click()
+    expect(page.get_by_test_id("mcp-view")).to_be_visible()
+    expect(page.get_by_test_id("mcp-tool")).to_have_text("add")
+    expect(page.get_by_test_id("mcp-text")).to_have_text("42")
+
+    # The secrets this session may use: picked by name in the chat (values never reach the page).
+    owner = get_user_model().objects.get(username="reach-web")
+    secret_put(owner_id=owner.pk, name="HARBOUR_TOKEN", value="canary-value-123")
+    page.reload()
+    page.get_by_test_id("secrets-summary").click()
+    page.get_by_test_id("secret-option-HARBOUR_TOKEN").check()
+    expect(page.get_by_test_id("secrets-summary")).to_have_text("Secrets (1)")
+    assert SessionReach.objects.get(session_id=session_id).secret_names == ["HARBOUR_TOKEN"]
+    assert "canary-value-123" not in page.content()
