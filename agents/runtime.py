@@ -93,48 +93,61 @@ class TurnContext:
 
 
 class Heartbeat:
-    """While a turn runs: stamps `heartbeat_at` and extends the session lock.
+    """While a turn runs: extends the session lock and stamps `heartbeat_at`.
 
-    LLM time counts as activity: the heartbeat runs on its own thread whatever the turn
-    is waiting on. If the lock is lost (the turn was presumed dead and taken over), the
-    turn is told to stop. With a `sandbox_session_id` (agent turns) it also renews that
-    session's sandbox lease, so a long model call never lets the reaper take the sandbox.
+    LLM time counts as activity: the heartbeat runs on threads of its own whatever the turn is
+    waiting on. The lock is renewed on one thread and the database stamped on another, so a
+    database slowed down by load never delays the lock past its expiry. A lock that expired all
+    the same (this worker stalled longer than TURN_LOCK_SECONDS) is taken back if no other worker
+    took it and nobody resumed the turn meanwhile; if the turn was taken over, it is told to stop.
+    With a `sandbox_session_id` (agent turns) it also renews that session's sandbox lease, so a
+    long model call never lets the reaper take the sandbox.
     """
 
     def __init__(
-        self, turn_id: str, lock: Lock, on_lost: threading.Event, *, sandbox_session_id: str | None = None
+        self,
+        turn_id: str,
+        lock: Lock,
+        on_lost: threading.Event,
+        *,
+        sandbox_session_id: str | None = None,
+        resume_count: int = 0,
     ) -> None:
         self.turn_id = turn_id
         self.sandbox_session_id = sandbox_session_id
+        self.resume_count = resume_count  # this run's: a higher one means another worker resumed the turn
         self.lock = lock
         self.lost = on_lost
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{turn_id[:8]}", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._keep_lock, name=f"turn-lock-{turn_id[:8]}", daemon=True),
+            threading.Thread(target=self._keep_stamping, name=f"heartbeat-{turn_id[:8]}", daemon=True),
+        ]
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _run(self) -> None:
+    def _keep_lock(self) -> None:
         interval = settings.TURN_HEARTBEAT_SECONDS
         try:
             while not self._stop.wait(interval):
-                # The lock first: it is what another worker's resume waits on, and a database
-                # slowed down by load must not delay it past its expiry.
                 try:
                     self.lock.reacquire()
                 except LockError:
+                    if self._take_back():
+                        continue
                     logger.warning("turn %s lost its session lock", self.turn_id)
                     self.lost.set()
                     return
                 except Exception:  # Redis unreachable for a moment: the lock may well hold still
                     logger.warning("could not renew the session lock of turn %s", self.turn_id, exc_info=True)
-                    continue
-                self._stamp()
         except Exception:
             # A turn nobody beats for is taken over once its lock expires: stop it rather than run it twice.
             logger.exception("heartbeat of turn %s failed", self.turn_id)
@@ -142,9 +155,33 @@ class Heartbeat:
         finally:
             connection.close()
 
+    def _take_back(self) -> bool:
+        """The lock expired under a live turn. Take it again (same token) unless another worker
+        holds it; keep it only if the turn is still this run's (running, resumed by nobody since).
+        A run_turn the watchdog sent meanwhile then finds the lock held and skips."""
+        try:
+            if not self.lock.acquire(blocking=False, token=self.lock.local.token):
+                return False
+            close_old_connections()
+            if Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING, resume_count=self.resume_count).exists():
+                logger.warning("turn %s: its session lock expired while this worker stalled; taken back", self.turn_id)
+                return True
+            self.lock.release()
+        except Exception:
+            logger.warning("could not take back the session lock of turn %s", self.turn_id, exc_info=True)
+        return False
+
+    def _keep_stamping(self) -> None:
+        interval = settings.TURN_HEARTBEAT_SECONDS
+        try:
+            while not self._stop.wait(interval):
+                self._stamp()
+        finally:
+            connection.close()
+
     def _stamp(self) -> None:
         """The database part of a beat. A failure (a database restarting, a dropped connection)
-        skips this beat only: the lock, renewed above, keeps the turn, and the next beat stamps."""
+        skips this beat only: the lock, renewed on its own thread, keeps the turn."""
         try:
             close_old_connections()
             Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())

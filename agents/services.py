@@ -285,7 +285,8 @@ def turn_run(*, turn_id: str) -> str:
             memory_mark_turn_start(session_id=turn.session_id, turn_id=str(turn.id))  # what a rollback puts back
         lost = threading.Event()
         sandbox_session_id = turn.session_id if turn.mode == SessionMode.AGENT else None
-        with Heartbeat(str(turn.id), lock, lost, sandbox_session_id=sandbox_session_id):
+        resume_count = Turn.objects.filter(pk=turn_id).values_list("resume_count", flat=True).first() or 0
+        with Heartbeat(str(turn.id), lock, lost, sandbox_session_id=sandbox_session_id, resume_count=resume_count):
             outcome = _execute(ctx, lost)
     finally:
         try:

@@ -25,7 +25,9 @@ from .tickets import TicketRefused, VncGrant, vnc_ticket_redeem
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "binary"
-UPSTREAM_OPEN_TIMEOUT_SECONDS = 10
+# The sandbox's /vnc relay answers once its desktop runs, which starts on first use and may take
+# up to the tool API's own start timeout (60 s) on a loaded host: wait that long, not less.
+UPSTREAM_OPEN_TIMEOUT_SECONDS = 65
 CLOSE_UPSTREAM_FAILED = 1011
 CLOSE_PROTOCOL = 1008
 CLOSE_TOO_BIG = 1009
