@@ -32,6 +32,26 @@ def user_payload(user: Any) -> dict[str, Any]:
     return {"id": user.pk, "username": user.get_username(), "email": user.email, "is_staff": user.is_staff}
 
 
+_User = inline_serializer(
+    "User",
+    {
+        "id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "email": serializers.CharField(),
+        "is_staff": serializers.BooleanField(),
+    },
+)
+
+_Login = inline_serializer(
+    "LoginTokens",
+    {
+        "access_token": serializers.CharField(),
+        "refresh_token": serializers.CharField(),
+        "token_type": serializers.CharField(),
+        "user": _User,
+    },
+)
+
 _Tokens = inline_serializer(
     "Tokens",
     {
@@ -54,7 +74,7 @@ class LoginApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
-    @extend_schema(summary="Log in: JWT pair, and a session cookie for the browser", request=Input)
+    @extend_schema(summary="Log in: JWT pair, and a session cookie for the browser", request=Input, responses=_Login)
     def post(self, request: Request) -> Response:
         if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
             raise JsonOnlyError("Log in with a JSON body: Content-Type: application/json.")
@@ -100,7 +120,7 @@ class RefreshApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(summary="The logged-in user")
+    @extend_schema(summary="The logged-in user", responses=_User)
     def get(self, request: Request) -> Response:
         return ok(user_payload(request.user))
 
@@ -109,7 +129,9 @@ class LogoutApi(APIView):
     class Input(serializers.Serializer):
         refresh_token = serializers.CharField(required=False)
 
-    @extend_schema(summary="Log out: ends the cookie session and revokes the refresh token", request=Input)
+    @extend_schema(
+        summary="Log out: ends the cookie session and revokes the refresh token", request=Input, responses=None
+    )
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)

@@ -316,6 +316,7 @@ class JobBulkCancelApi(JobApi):
         count = serializers.IntegerField()
 
     @extend_schema(
+        operation_id="jobs_cancel_many",
         summary="Cancel many of the key's jobs: by id, or every job in a state",
         request=Input,
         responses=Output,

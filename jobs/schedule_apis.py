@@ -72,7 +72,7 @@ class ScheduleSerializer(serializers.Serializer):
     start_at = serializers.DateTimeField(allow_null=True)
     end_at = serializers.DateTimeField(allow_null=True)
     enabled = serializers.BooleanField()
-    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices)
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.values)
     job = ScheduleJobSerializer()
     next_run_at = serializers.DateTimeField(allow_null=True, help_text="The next fire instant (UTC); null if none.")
     last_run_at = serializers.DateTimeField(allow_null=True)

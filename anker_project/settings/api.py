@@ -17,7 +17,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "anker_project.envelope.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "anker_project.schema.AnkerAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -44,9 +44,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Component names per view (`LoginApi.Input` → `LoginInput`), and every JSON success body
+    # documented as the envelope it is (anker_project/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "anker_project.schema.envelope_responses",
+    ],
     # Stable names for enums that several fields share (else drf-spectacular makes up a hash name).
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.JobStatus",
-        "SessionStatusEnum": "sessions.models.SessionStatus",
+        "SessionStatusEnum": "sessions.models.SessionStatus.values",
+        "OverlapPolicyEnum": "jobs.models.OverlapPolicy.values",
     },
 }
