@@ -7,7 +7,13 @@ scripted server, bound on the default bridge's gateway so the containers reach i
 1. the stack: login, a lite chat over SSE, an agent turn in a Docker sandbox with the shell
    and file views and a VNC handshake through the web service, a job with a signed webhook,
    /api/docs, the admin login, Flower behind its credentials;
-2. `down -v` leaves no container with the sandbox label, no container and no volume.
+2. two workers (`--scale worker=2`, each its own network host reaching Redis, PostgreSQL and
+   Mongo over the compose network): 20 agent turns over both, one worker `docker kill`ed while
+   a shell call of one of its turns is in flight; every turn completes (resumed by the other
+   worker through the beat watchdog), no event lost or doubled, no sandbox leaked, and a sandbox
+   the killed worker started is served by the web service; then a worker stopped by `docker
+   stop` (SIGTERM, a deploy) mid-turn hands its turns over with nothing shown to the user;
+3. `down -v` leaves no container with the sandbox label, no container and no volume.
 
 Timings are printed (`-s`), not asserted.
 """
@@ -19,11 +25,13 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +45,7 @@ import websockets.sync.client
 from tests.bootstrap import ROOT, free_port
 from tests.e2e.sse import read_events
 from tests.support.ci import in_ci
-from tests.support.llm_server import ScriptedLLM, ToolCall, text, tool_calls
+from tests.support.llm_server import ScriptedLLM, ToolCall, slow, text, tool_calls
 
 # The first test's time includes bringing the stack up (a build on a cold cache installs everything).
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
@@ -45,6 +53,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 BASE_IMAGE = "anker-base:bookworm"
 PASSWORD = "compose stack password"
 UP_TIMEOUT_SECONDS = 1500  # a first build on a cold cache installs every package
+WORKER_CONCURRENCY = 5  # per worker: 20 turns need both workers, in waves a 2-core machine can start
+SHELL_SECONDS = 4  # each turn's shell call runs this long (under shell_exec's 5 s): the kill lands in it
 
 
 def _need(condition: bool, reason: str) -> None:
@@ -134,9 +144,12 @@ class Stack:
         ids = docker("ps", "-aq", "--filter", f"label=anker.prefix={self.prefix}").split()
         if not ids:
             return []
+        # One may be removed between the two calls: `inspect` still prints the others.
+        found = docker("inspect", *ids, check=False).strip()
         return [
             {"id": c["Id"][:12], "state": c["State"]["Status"], **c["Config"]["Labels"]}
-            for c in json.loads(docker("inspect", *ids))
+            for c in json.loads(found or "[]")
+            if "anker.sandbox" in c["Config"]["Labels"]  # not the short-lived `-seal` helpers
         ]
 
 
@@ -208,7 +221,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     llm = ScriptedLLM(host=gateway).start()
     hooks = WebhookReceiver(gateway)
     tag = secrets.token_hex(3)
-    project, prefix = f"ankerci{tag}", f"anker-ci-{tag}"
+    # The caller's SANDBOX_NAME_PREFIX (one per developer on a shared engine) names the stack too.
+    base = os.environ.get("SANDBOX_NAME_PREFIX") or "anker"
+    project, prefix = f"{base.replace('-', '')}ci{tag}", f"{base}-ci-{tag}"
     web_port, flower_port = free_port(), free_port()
     secrets_env = {
         "POSTGRES_PASSWORD": secrets.token_hex(12),
@@ -216,7 +231,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "FLOWER_USER": "ops",
         "FLOWER_PASSWORD": secrets.token_hex(12),
     }
-    # What an operator writes into .env: the model, the hosts, the sandboxes' names and size.
+    # What an operator writes into .env: the model, the hosts, the sandboxes' names and size, and
+    # recovery times shorter than the defaults (30 s locks, 60 s stale) but with room for a loaded
+    # machine: a live turn renews its 20 s lock every 2 s.
     (tmp / ".env").write_text(
         "\n".join(
             [
@@ -233,6 +250,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # The test's webhook receiver is on a private address.
                 "WEBHOOK_ALLOW_PRIVATE_TARGETS=true",
                 "LOG_LEVEL=INFO",
+                "TURN_HEARTBEAT_SECONDS=2",
+                "TURN_LOCK_SECONDS=20",
+                "TURN_STALE_SECONDS=20",
+                "TURN_WATCHDOG_SECONDS=5",
+                "TURN_MAX_RESUMES=3",
+                "TURN_REQUEUE_SECONDS=60",
+                # Sandboxes stay up between the turns and the checks that read them (no hibernation).
+                "SANDBOX_IDLE_STOP_MINUTES=0",
                 "",
             ]
         )
@@ -246,6 +271,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SANDBOX_IMAGE": f"anker-sandbox:ci-{tag}",
         "WEB_PORT": str(web_port),
         "FLOWER_PORT": str(flower_port),
+        "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "SANDBOX_NETWORK": f"{prefix}-sandboxes",
         "DOCKER_SOCKET": (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://"),
     }
@@ -319,7 +345,7 @@ def vnc_handshake(stack: Stack, client: httpx.Client, session_id: str) -> bytes:
         additional_headers={"Authorization": f"Bearer {stack.token}"},
         open_timeout=30,
     ) as ws:
-        return bytes(ws.recv(timeout=60))  # type: ignore[arg-type]
+        return bytes(ws.recv(timeout=90))  # type: ignore[arg-type]  # a desktop started on demand
 
 
 def step_plan(title: str, goal: str) -> Any:
@@ -430,6 +456,229 @@ def test_the_stack_serves_a_person_and_another_system_through_its_published_port
         f"{stack.flower_url}/workers", auth=(stack.env["FLOWER_USER"], stack.env["FLOWER_PASSWORD"]), timeout=30
     )
     assert flower.status_code == 200 and "worker@" in flower.text
+
+
+def _task(n: int) -> str:
+    return f"[task-{n:02d}]"
+
+
+def _script_turn(llm: ScriptedLLM, n: int) -> None:
+    """Session n's turn, whatever worker asks and however often: plan, a shell call that runs
+    SHELL_SECONDS, complete the step, deliver. Matched on the task marker and the request's phase."""
+    marker = _task(n)
+
+    def tools(body: dict[str, Any]) -> set[str]:
+        return {t["function"]["name"] for t in body.get("tools") or []}
+
+    def mentions(body: dict[str, Any]) -> bool:
+        return any(marker in str(m.get("content")) for m in body["messages"])
+
+    def last(body: dict[str, Any]) -> dict[str, Any]:
+        return dict(body["messages"][-1])
+
+    command = f"echo {n} > task.txt; hostname; sleep {SHELL_SECONDS}"
+    llm.on(lambda b: "create_plan" in tools(b) and mentions(b), step_plan(f"Task {n}", f"{marker} write the file"))
+    llm.on(
+        lambda b: "complete_step" in tools(b) and mentions(b) and last(b)["role"] == "user",
+        call("shell_exec", {"id": f"t{n}", "exec_dir": "/home/ubuntu", "command": command}, f"sh{n}"),
+    )
+    llm.on(
+        lambda b: "complete_step" in tools(b) and mentions(b) and last(b).get("tool_call_id") == f"sh{n}",
+        slow(call("complete_step", {"success": True, "result": "written"}, f"done{n}"), 1),
+    )
+    llm.on(
+        lambda b: "deliver_result" in tools(b) and "complete_step" not in tools(b) and mentions(b),
+        call("deliver_result", {"message": f"Done {marker}"}, f"result{n}"),
+    )
+
+
+def session_events(client: httpx.Client, session_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/sessions/{session_id}")
+    assert response.status_code == 200, response.text
+    return [{"type": e["event"], **e["data"]} for e in response.json()["data"]["events"]]
+
+
+def send_turns(stack: Stack, client: httpx.Client, numbers: range) -> list[str]:
+    """One new agent session per number, its message sent; the test follows the turns by polling."""
+    sessions = []
+    for n in numbers:
+        _script_turn(stack.llm, n)
+        session_id = new_session(client, "agent")
+        body = {"message": f"{_task(n)} write {n} into task.txt", "timestamp": int(time.time())}
+        with client.stream("POST", f"/api/v1/sessions/{session_id}/chat", json=body) as response:
+            assert response.status_code == 200
+            next(response.iter_lines())
+        sessions.append(session_id)
+    return sessions
+
+
+def scale_workers(stack: Stack, count: int) -> list[str]:
+    """`up --scale worker=N`; returns the running workers once each has said it is ready."""
+    # Only the worker service: a health check of another service that a loaded machine delays
+    # must not fail the scale-up.
+    stack.run("up", "-d", "--no-recreate", "--no-deps", "--scale", f"worker={count}", "worker", timeout=600)
+
+    def ready() -> list[str] | None:
+        running = docker("ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={stack.project}")
+        workers = [c for c in stack.containers("worker") if c in running.split()]
+        if len(workers) == count and all(re.search(r"@\S+ ready\.", docker_logs(c)) for c in workers):
+            return workers
+        return None
+
+    return list(wait_for(ready, 300, f"{count} workers ready"))
+
+
+def shells_in_flight(stack: Stack) -> dict[str, str]:
+    """Sandboxes running a turn's shell call right now (its `sleep`), by container: the worker
+    (host name) that started it, which before any kill is the worker running that turn."""
+    found = {}
+    for sandbox in stack.sandboxes():
+        if sandbox["state"] == "running":
+            top = docker("top", sandbox["id"], check=False)
+            if f"sleep {SHELL_SECONDS}" in top:
+                found[sandbox["id"]] = sandbox["anker.created-by"]
+    return found
+
+
+def follow(client: httpx.Client, sessions: list[str], timeout: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Wait for every session's turn to end. Returns when each was first seen ended, and when
+    each resumed one first said so (another worker had picked it up)."""
+    ended: dict[str, float] = {}
+    resumed: dict[str, float] = {}
+
+    def all_ended() -> bool:
+        for session_id in sessions:
+            if session_id in ended:
+                continue
+            events = session_events(client, session_id)
+            if session_id not in resumed and any(str(e.get("content")).startswith("Resumed after") for e in events):
+                resumed[session_id] = time.monotonic()
+            if events[-1]["type"] in ("done", "error"):
+                ended[session_id] = time.monotonic()
+        return len(ended) == len(sessions)
+
+    wait_for(all_ended, timeout, "every turn to end")
+    return ended, resumed
+
+
+def assert_whole_log(client: httpx.Client, session_id: str, n: int) -> list[dict[str, Any]]:
+    """Nothing lost, nothing doubled: seqs 1..N without a gap, one `done` and no error, each tool
+    call's `calling` and `called` once (their dedupe keys held on the resume), one final answer."""
+    events = session_events(client, session_id)
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1)), (n, seqs)
+    assert [e["type"] for e in events if e["type"] in ("done", "error")] == ["done"], (n, events[-3:])
+    tools = Counter((e["tool_call_id"], e["status"]) for e in events if e["type"] == "tool")
+    assert tools == {(f"sh{n}", "calling"): 1, (f"sh{n}", "called"): 1}, (n, tools)
+    said = [e["content"] for e in events if e["type"] == "message" and e["role"] == "assistant"]
+    assert [m for m in said if not m.startswith("Resumed after")] == ["On it.", f"Done {_task(n)}"], (n, said)
+    return events
+
+
+def sandbox_rows(stack: Stack) -> dict[str, tuple[str, str]]:
+    """Every Sandbox row: id -> (session id, status)."""
+    out = stack.manage(
+        "shell", "-c",
+        "import json; from sandboxes.models import Sandbox; "
+        "print(json.dumps([[str(s.id), s.session_id, s.status] for s in Sandbox.objects.all()]))",
+    )  # fmt: skip
+    return {sid: (session, status) for sid, session, status in json.loads(out.strip().splitlines()[-1])}
+
+
+def test_two_workers_share_twenty_turns_and_one_killed_mid_turn_loses_nothing(stack: Stack) -> None:
+    log_in(stack)
+    client = stack.api()
+    started = time.monotonic()
+    workers = scale_workers(stack, 2)
+    stack.timings["second worker up"] = time.monotonic() - started
+    sandboxes_before = {s["anker.sandbox"] for s in stack.sandboxes()}
+
+    started = time.monotonic()
+    sessions = send_turns(stack, client, range(20))
+
+    # Kill a worker while one of its turns is inside a shell call: the sandbox that worker started
+    # runs the call's `sleep`. Both workers must have started turns by then.
+    def victim() -> str | None:
+        creators = {s["anker.created-by"] for s in stack.sandboxes() if s["anker.sandbox"] not in sandboxes_before}
+        if not {w[:12] for w in workers} <= creators:
+            return None
+        in_flight = shells_in_flight(stack)
+        return next((w for w in workers if w[:12] in in_flight.values()), None)
+
+    killed = wait_for(victim, 300, "a shell call in flight on a worker that is not alone")
+    in_flight = [c for c, host in shells_in_flight(stack).items() if host == killed[:12]]
+    docker("kill", killed)
+    killed_at = time.monotonic()
+    [survivor] = [w for w in workers if w != killed]
+
+    ended, picked_up = follow(client, sessions, 420)
+    stack.timings["20 turns over 2 workers, one killed"] = time.monotonic() - started
+    stack.timings["after the kill: all 20 ended"] = max(ended.values()) - killed_at
+
+    resumed = []
+    for n, session_id in enumerate(sessions):
+        events = assert_whole_log(client, session_id, n)
+        if any(e["type"] == "message" and e["content"].startswith("Resumed after") for e in events):
+            resumed.append(session_id)
+    assert resumed, "no turn was resumed"
+
+    # No sandbox leaked: each session has one live sandbox (re-adopted, or replaced and the old
+    # one removed), and no container runs that the database does not hold live.
+    live = {sid: session for sid, (session, status) in sandbox_rows(stack).items() if status in ("ready", "in_use")}
+    containers = {s["anker.sandbox"]: s for s in stack.sandboxes() if s["anker.sandbox"] not in sandboxes_before}
+    assert sorted(containers) == sorted(sid for sid, session in live.items() if session in sessions)
+    assert all(s["state"] == "running" for s in containers.values())
+    assert sorted(live[sid] for sid in containers) == sorted(sessions)
+    by_worker = Counter(s["anker.created-by"] for s in containers.values())
+    stack.timings["turns resumed by the other worker"] = len(resumed)
+    stack.timings["sandboxes started by the killed worker"] = by_worker[killed[:12]]
+    stack.timings["sandboxes started by the survivor"] = by_worker[survivor[:12]]
+
+    # The turn whose shell call the kill cut: resumed by the survivor in the sandbox the killed
+    # worker started, which the web service serves: shell view, file view, VNC.
+    cut = [s for s in containers.values() if s["id"] in in_flight]
+    assert cut, f"the sandbox whose shell call was cut is gone: {in_flight}"
+    container_id, session_id = cut[0]["id"], live[cut[0]["anker.sandbox"]]
+    assert session_id in resumed
+    stack.timings["after the kill: the cut turn resumed by the survivor"] = picked_up[session_id] - killed_at
+    stack.timings["after the kill: the cut turn ended"] = ended[session_id] - killed_at
+    n = sessions.index(session_id)
+    shell = client.post(f"/api/v1/sessions/{session_id}/shell", json={"session_id": f"t{n}"})
+    assert shell.status_code == 200, shell.text
+    assert shell.json()["data"]["console"][-1]["output"].strip() == container_id
+    file = client.post(f"/api/v1/sessions/{session_id}/file", json={"file": "/home/ubuntu/task.txt"})
+    assert (file.status_code, file.json()["data"]["content"]) == (200, f"{n}\n")
+    assert vnc_handshake(stack, client, session_id) == b"RFB 003.008\n"
+
+
+def test_a_worker_stopped_by_a_deploy_mid_turn_hands_its_turns_over_unseen(stack: Stack) -> None:
+    """`docker stop` (SIGTERM, then SIGKILL after stop_grace_period) of one of two workers while
+    a shell call of its turn runs: the turn stops at its next safe point, goes back to the queue,
+    and the other worker finishes it. The user sees no error and no "Resumed" note."""
+    log_in(stack)
+    client = stack.api()
+    workers = scale_workers(stack, 2)
+    before = {s["anker.sandbox"] for s in stack.sandboxes()}
+    sessions = send_turns(stack, client, range(20, 26))
+
+    def victim() -> str | None:
+        hosts = set(shells_in_flight(stack).values())
+        return next((w for w in workers if w[:12] in hosts), None)
+
+    stopping = wait_for(victim, 300, "a shell call in flight")
+    started = time.monotonic()
+    docker("stop", stopping, timeout=120)
+    stack.timings["docker stop of a worker mid-turn"] = time.monotonic() - started
+    assert "Warm shutdown" in docker_logs(stopping)
+    assert re.search(r"handed over: this worker is stopping", docker_logs(stopping))
+
+    follow(client, sessions, 300)
+    stack.timings["hand-over after docker stop (all ended)"] = time.monotonic() - started
+    for n, session_id in zip(range(20, 26), sessions, strict=True):
+        events = assert_whole_log(client, session_id, n)
+        assert not [e for e in events if e["type"] == "message" and e["content"].startswith("Resumed after")], n
+    leftover = [s for s in stack.sandboxes() if s["anker.sandbox"] not in before and s["state"] != "running"]
+    assert leftover == []
 
 
 def test_down_removes_the_stack_with_every_sandbox_it_started(stack: Stack) -> None:
