@@ -22,6 +22,7 @@ def test_every_event_type_is_in_the_schema() -> None:
         "WaitEvent",
         "StatusEvent",
         "RollbackEvent",
+        "ReasoningEvent",
     }
 
 
