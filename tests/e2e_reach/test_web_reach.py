@@ -111,7 +111,12 @@ def test_a_user_adds_an_mcp_server_sees_its_tool_used_and_approves_a_held_call(
     secret_put(owner_id=owner.pk, name="HARBOUR_TOKEN", value="canary-value-123")
     page.reload()
     page.get_by_test_id("secrets-summary").click()
-    page.get_by_test_id("secret-option-HARBOUR_TOKEN").check()
+    # The picker shows the choice at once and saves it in the background: wait for the save.
+    with page.expect_response(
+        lambda r: r.url.endswith(f"/sessions/{session_id}/secrets") and r.request.method == "PUT"
+    ) as saved:
+        page.get_by_test_id("secret-option-HARBOUR_TOKEN").check()
+    assert saved.value.status == 200
     expect(page.get_by_test_id("secrets-summary")).to_have_text("Secrets (1)")
     assert SessionReach.objects.get(session_id=session_id).secret_names == ["HARBOUR_TOKEN"]
     assert "canary-value-123" not in page.content()
