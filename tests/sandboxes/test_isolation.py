@@ -389,8 +389,11 @@ def test_a_docker_sandbox_not_ready_in_time_is_destroyed_and_the_error_says_so(
 
 
 @pytest.mark.docker
-def test_a_missing_image_is_a_clear_error_naming_the_build_command(docker_sandboxes: Sandboxes, settings: Any) -> None:
+def test_a_missing_image_with_autobuild_off_is_a_clear_error_naming_the_build_command(
+    docker_sandboxes: Sandboxes, settings: Any
+) -> None:
     settings.SANDBOX_IMAGE = "anker-sandbox:not-built-here"
+    settings.SANDBOX_IMAGE_AUTOBUILD = False  # on (the default), the first request builds it: test_image_build.py
     with pytest.raises(SandboxStartError) as refused:
         docker_sandboxes.create()
     assert str(refused.value) == (
@@ -410,8 +413,11 @@ def test_a_turn_whose_sandbox_is_not_ready_in_time_ends_with_an_error_that_says_
     from agents.services import chat_send, turn_run
     from sandboxes.models import Sandbox
     from tests.agents.helpers import events, new_agent_session
+    from tests.agents.test_agent_turn import call, plan
 
     settings.SANDBOX_START_TIMEOUT_SECONDS = 0.5
+    # The sandbox starts while the model plans; the turn meets its failure at the first tool call.
+    llm.push(plan("List the files"), call("shell_exec", {"id": "main", "exec_dir": "/tmp", "command": "ls"}, "c1"))
     session = new_agent_session(alice)
     turn = chat_send(session=session, message="List the files")
     assert turn is not None
