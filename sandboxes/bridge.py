@@ -1,7 +1,7 @@
 """A loopback TCP port that relays to a unix socket, for clients that only speak TCP.
 
 Playwright's `connect_over_cdp` needs a TCP URL, while a local sandbox's tool API (and its
-authenticated `/cdp` relay) is the `api.sock` of its jail (backends/local.py). The browser tool
+authenticated `/cdp` relay) is the `api.sock` of its jail (backends/local/). The browser tool
 opens one bridge per turn and closes it with the turn. The bridge is only a pipe: whoever else
 connects to its port meets the tool API, which answers 401 without the sandbox's token.
 """

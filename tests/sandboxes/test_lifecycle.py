@@ -222,7 +222,7 @@ def test_the_local_backend_refuses_to_run_unjailed_unless_allowed(
 
     settings.SANDBOX_LOCAL_ALLOW_UNJAILED = True
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setattr("sandboxes.backends.local.bwrap_path", lambda: None)
+    monkeypatch.setattr("sandboxes.backends.local.jail.bwrap_path", lambda: None)
     sandbox_id = str(uuid.uuid4())
     endpoint = backend.create(sandbox_id)
     try:
