@@ -8,6 +8,8 @@ _embedded_auth = f":{quote(embedded_redis_password(), safe='')}@" if embedded_re
 REDIS_URL = env_or("REDIS_URL", f"redis://{_embedded_auth}127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
+# Longer than channels-redis's 5 s blocking receive, so a quiet channel is never a read timeout.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30.0
 CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="anker")
 # Session events travel on Redis pub/sub channels named this plus the session id
 # (sessions/live.py); pub/sub ignores the database number, so the prefix keeps deployments
@@ -20,7 +22,16 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py's pools refuse (rather than wait) past max_connections, default 100: a
             # burst of readers subscribing at once needs more.
-            "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
+            # channels-redis waits for a message with a 5 s BZPOPMIN, and redis-py 8 reads with a
+            # 5 s socket timeout by default: a receive that waited the whole 5 s raced its own
+            # reply and failed with "Timeout reading" (VNC relays, consumers idle for 5 s).
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                }
+            ],
             "prefix": CHANNEL_LAYER_PREFIX,
             # Readers de-duplicate and backfill from the log, so a dropped message costs
             # latency, never an event; a roomy capacity keeps drops rare.

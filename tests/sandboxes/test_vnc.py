@@ -77,7 +77,9 @@ def docker_session(docker_backend: str, alice: Any) -> Session:
 
 async def rfb_handshake_and_first_update(ws: WebsocketCommunicator) -> tuple[int, int]:
     rfb = RfbReader(ws)
-    assert await rfb.read(12) == b"RFB 003.008\n"
+    # The first bytes wait for the desktop: opening the live view starts it (lean sandboxes), and
+    # Xvfb + x11vnc on a loaded 2-core machine can take longer than one frame read's 10 s.
+    assert await rfb.read(12, timeout=60) == b"RFB 003.008\n"
     await ws.send_to(bytes_data=b"RFB 003.008\n")
     count = (await rfb.read(1))[0]
     assert 1 in await rfb.read(count)  # security type None offered
