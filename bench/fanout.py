@@ -1,19 +1,32 @@
 """Event fan-out: publish → receipt latency over WebSocket and SSE, next to raw Redis pub/sub.
 
-Two modes, both against daphne on private servers, both printing the raw Redis
-PUBLISH→SUBSCRIBE latency measured in the same run and the ratio to it:
+Every mode runs against daphne on private servers and prints the raw Redis PUBLISH→SUBSCRIBE
+latency measured in the same run. Readers are one WebSocket and one SSE reader (the chat
+stream resumed with `event_id`) per session; a publisher *process* (as a worker would be)
+offers R events/s to every session for D seconds through the real publisher (what it cannot
+publish in time is not published: the rate it reached is printed beside the rate offered).
+Latency is publish → receipt, from the moment the publish call started.
 
-- sustained (default): S sessions, each with one WebSocket and one SSE reader (the chat
-  stream resumed with `event_id`), and a publisher *process* (as a worker would be) that
-  offers R events/s to every session for D seconds through the real publisher. Reports
-  publish → receipt p50/p99 (from the moment the publish call started), the rate the
-  publisher achieved against the rate offered, and lost / duplicated deliveries.
-- saturation (`--saturation`): for N = 1, 10, 100 sessions, publisher threads emit 20 events
-  per session as fast as they can; reports latency and events/s.
+- sustained (default): S sessions (100) × R events/s (20) for D s (60). Prints p50/p99, the
+  rate reached, lost / duplicated deliveries and the CPU per delivery and per event.
+- idle (`--idle N`): N idle authenticated WebSockets, each on a quiet session of its own, held
+  by a separate process, connect; then S sessions (10) stream as in the sustained mode. The
+  same streaming is measured before they connect and after they closed; both runs pooled are
+  the baseline. Also prints the time to connect them, daphne's memory per idle socket and
+  daphne's CPU while they only sit there. The open-file limit is raised for them.
+- saturation (`--saturation`): the offered load over S sessions (20) rises step by step
+  (`--step-seconds` each) until a step breaks: the publisher falls short of 95 % of the offered
+  rate, or a reader does not keep up (receipt p99 above `--keep-up-ms`). Prints each step's
+  rates, latencies and the CPU of every process, then the highest rate at which every reader
+  kept up, and where and why the next step broke.
+- burst (`--burst`): for 1, 10, 100 sessions, publisher threads emit 20 events per session as
+  fast as they can; latency and events/s (the rounds the issue's "before" numbers come from).
 
 Any lost or duplicated delivery makes the run exit non-zero.
 
-    python bench/fanout.py [--sessions 100] [--rate 20] [--duration 60] [--saturation]
+    python bench/fanout.py [--sessions 100] [--rate 20] [--duration 60] [--publishers 1]
+    python bench/fanout.py --idle 1000 [--sessions 10] [--duration 15]
+    python bench/fanout.py --saturation [--sessions 20] [--step-seconds 6] [--keep-up-ms 500]
 """
 
 from __future__ import annotations
@@ -27,14 +40,17 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import BenchStack, percentile
+from bench._stack import BenchStack, cpu_seconds, machine_busy_seconds, percentile, raise_nofile_limit, run_bench
 
 EVENTS_PER_SESSION = 20
+SATURATION_STEPS = (250, 500, 1000, 1500, 2000, 3000, 5000)  # events/s offered in all
+KEPT_UP_SHARE = 0.95
 
 
 def raw_redis_latency(url: str, count: int = 2000) -> list[float]:
@@ -154,7 +170,7 @@ class Readers:
 
 
 def publisher_main(argv: list[str]) -> None:
-    """The publisher process: offers `rate` events/s to each session for `duration` s, then `done`."""
+    """A publisher process: offers `rate` events/s to each session for `duration` s, then `done`."""
     import django
 
     django.setup()
@@ -173,6 +189,8 @@ def publisher_main(argv: list[str]) -> None:
         for k in range(ticks):
             due = start + k / rate
             now = time.time()
+            if now > start + duration:
+                break  # offered for `duration` s; what did not fit is not published
             if due > now:
                 time.sleep(due - now)
             else:
@@ -187,68 +205,295 @@ def publisher_main(argv: list[str]) -> None:
         list(pool.map(run, [p for p in parts if p]))
     elapsed = time.time() - start
     cpu = sum(os.times()[:2]) - cpu_before
-    print(
-        json.dumps(
-            {"elapsed": elapsed, "lag_p99": percentile(lags, 99) if lags else 0.0, "late": len(lags), "cpu": cpu}
+    print(json.dumps({"elapsed": elapsed, "lags": lags, "cpu": cpu}))
+
+
+@dataclass
+class Run:
+    """One measured streaming run."""
+
+    sessions: int
+    offered: float  # events/s in all
+    published: int
+    elapsed: float  # the publishers' wall time
+    lags: list[float]
+    expected: int
+    lost: int
+    duplicated: int
+    ws: list[float]
+    sse: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds over the run, by process
+    cores: dict[str, float] = field(default_factory=dict)  # the same per second of the run
+
+    @property
+    def achieved(self) -> float:
+        return self.published / self.elapsed
+
+    @property
+    def whole(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0
+
+    def latency(self, which: str = "all") -> list[float]:
+        return self.ws + self.sse if which == "all" else getattr(self, which)
+
+
+def measure(stack: BenchStack, host: str, token: str, n: int, rate: float, duration: float, args: Any) -> Run:
+    """n fresh sessions, 1 WS + 1 SSE reader each, `rate` events/s offered to each for `duration` s."""
+    sessions = make_sessions(n)
+    publishers = max(1, min(args.publishers, n))
+    results: list[dict[str, Any]] = []
+
+    def publish_part(part: list[tuple[str, str]]) -> None:
+        spec = {"sessions": part, "rate": rate, "duration": duration, "threads": min(args.threads, len(part))}
+        proc = subprocess.run(
+            [sys.executable, __file__, "--publisher", json.dumps(spec)], capture_output=True, text=True, env=os.environ
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the publisher failed: {proc.stderr[-2000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    def publish() -> None:
+        with ThreadPoolExecutor(publishers) as pool:
+            list(pool.map(publish_part, [sessions[i::publishers] for i in range(publishers)]))
+
+    watched = {name: stack.pids[name] for name in ("web", "mongo", "redis")}
+    before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    machine_before, wall_started = machine_busy_seconds(), time.perf_counter()
+    readers = Readers(host, token, sessions)
+    asyncio.run(readers.run(publish, timeout=duration + 300))
+    wall = time.perf_counter() - wall_started
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
+    cpu["machine"] = machine_busy_seconds() - machine_before
+    from sessions import eventlog
+
+    stored = {s: len(eventlog.events_after(s, 0, limit=1_000_000)) - 1 for s, _ in sessions}  # minus `done`
+    expected, lost, duplicated = readers.check(stored)
+    ws, sse = readers.latencies()
+    elapsed = max(r["elapsed"] for r in results)
+    cores = {name: seconds / wall for name, seconds in cpu.items()}
+    cpu["publisher"] = sum(r["cpu"] for r in results)
+    cores["publisher"] = cpu["publisher"] / elapsed
+    lags = [lag for r in results for lag in r["lags"]]
+    return Run(n, n * rate, sum(stored.values()), elapsed, lags, expected, lost, duplicated, ws, sse, cpu, cores)
+
+
+def print_latency(label: str, run: Run, baseline: float | None = None) -> None:
+    ws, sse = run.ws, run.sse
+    ratio = f"  (WS p50 = {percentile(ws, 50) / baseline:.0f}x raw Redis)" if baseline else ""
+    print(
+        f"  {label}WS p50 {percentile(ws, 50):.1f} ms  p99 {percentile(ws, 99):.1f} ms |"
+        f"  SSE p50 {percentile(sse, 50):.1f} ms  p99 {percentile(sse, 99):.1f} ms{ratio}"
     )
 
 
 def sustained(stack: BenchStack, host: str, token: str, args: argparse.Namespace, raw_p50: float) -> bool:
-    sessions = make_sessions(args.sessions)
-    spec = {"sessions": sessions, "rate": args.rate, "duration": args.duration, "threads": args.threads}
-    result: dict[str, Any] = {}
-
-    def publish() -> None:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--publisher", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            env=os.environ,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"the publisher failed: {proc.stderr[-2000:]}")
-        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-    import psutil
-
-    web = psutil.Process(stack.web_pid)
-    web_before = web.cpu_times()
-    readers = Readers(host, token, sessions)
-    asyncio.run(readers.run(publish, timeout=args.duration + 300))
-    web_after = web.cpu_times()
-    web_cpu = web_after.user + web_after.system - web_before.user - web_before.system
-    from sessions import eventlog
-
-    stored = {s: len(eventlog.events_after(s, 0, limit=1_000_000)) - 1 for s, _ in sessions}  # minus `done`
-    offered = args.sessions * args.rate
-    published = sum(stored.values())
-    expected, lost, duplicated = readers.check(stored)
-    ws, sse = readers.latencies()
+    run = measure(stack, host, token, args.sessions, args.rate, args.duration, args)
     print(
         f"sustained: {args.sessions} sessions x {args.rate:g} events/s for {args.duration:g} s,"
-        f" 1 WS + 1 SSE reader each, publisher process with {args.threads} threads"
-    )
-    achieved = published / result["elapsed"]
-    print(
-        f"  offered {offered:.0f} events/s, published {achieved:.0f} events/s"
-        f" ({achieved / offered:.0%}; publisher behind schedule p99 {result['lag_p99'] * 1000:.0f} ms)"
+        f" 1 WS + 1 SSE reader each, {args.publishers} publisher process(es) with {args.threads} threads"
     )
     print(
-        f"  publish→receipt  WS p50 {percentile(ws, 50):.1f} ms  p99 {percentile(ws, 99):.1f} ms |"
-        f"  SSE p50 {percentile(sse, 50):.1f} ms  p99 {percentile(sse, 99):.1f} ms"
-        f"  (WS p50 = {percentile(ws, 50) / raw_p50:.0f}x raw Redis)"
+        f"  offered {run.offered:.0f} events/s, published {run.achieved:.0f} events/s"
+        f" ({run.achieved / run.offered:.0%}; publisher behind schedule p99"
+        f" {percentile(run.lags, 99) * 1000 if run.lags else 0:.0f} ms)"
     )
-    print(f"  deliveries {expected - lost}/{expected}: lost {lost}, duplicated {duplicated}")
+    print_latency("publish→receipt  ", run, raw_p50)
+    print(f"  deliveries {run.expected - run.lost}/{run.expected}: lost {run.lost}, duplicated {run.duplicated}")
+    web_cpu, publisher_cpu = run.cpu["web"], run.cpu["publisher"]
     print(
-        f"  CPU: daphne {web_cpu:.1f} s = {web_cpu * 1000 / max(1, expected - lost):.2f} ms per delivery;"
-        f" publisher process {result['cpu']:.1f} s = {result['cpu'] * 1000 / max(1, published):.2f} ms per event"
+        f"  CPU: daphne {web_cpu:.1f} s = {web_cpu * 1000 / max(1, run.expected - run.lost):.2f} ms per delivery;"
+        f" publisher {publisher_cpu:.1f} s = {publisher_cpu * 1000 / max(1, run.published):.2f} ms per event"
     )
     print("  target: p50 <= 10 ms, p99 <= 50 ms, 0 lost, 0 duplicated")
-    return lost == 0 and duplicated == 0
+    return run.whole
 
 
-def saturation(host: str, token: str) -> bool:
+def cores_text(run: Run) -> str:
+    c = run.cores
+    return (
+        f"publisher {c['publisher']:.2f}, daphne {c['web']:.2f}, event store {c['mongo']:.2f},"
+        f" Redis {c['redis']:.2f}; machine {c['machine']:.2f} of {os.cpu_count()}"
+    )
+
+
+def saturation(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> bool:
+    n = args.sessions
+    print(
+        f"saturation: {n} sessions, 1 WS + 1 SSE reader each, {args.step_seconds:g} s a step,"
+        f" {args.publishers} publisher process(es) x {args.threads} threads;"
+        f" a reader keeps up while receipt p99 <= {args.keep_up_ms:g} ms"
+    )
+    print(f"{'offered':>8} {'published':>10} {'WS p50':>8} {'WS p99':>8} {'SSE p50':>8} {'SSE p99':>8}  CPU cores")
+    ok, kept_up, broke = True, None, None
+    for offered in SATURATION_STEPS:
+        run = measure(stack, host, token, n, offered / n, args.step_seconds, args)
+        ok = ok and run.whole
+        p99 = percentile(run.latency(), 99)
+        print(
+            f"{offered:>8} {run.achieved:>10.0f} {percentile(run.ws, 50):>8.1f} {percentile(run.ws, 99):>8.1f}"
+            f" {percentile(run.sse, 50):>8.1f} {percentile(run.sse, 99):>8.1f}  {cores_text(run)}",
+            flush=True,
+        )
+        if not run.whole:
+            print(f"  lost {run.lost}, duplicated {run.duplicated} of {run.expected} deliveries")
+        publisher_short = run.achieved < KEPT_UP_SHARE * offered
+        readers_behind = p99 > args.keep_up_ms
+        if not (publisher_short or readers_behind):
+            kept_up = run
+            continue
+        broke = (run, publisher_short, readers_behind)
+        break
+    if kept_up is not None:
+        print(
+            f"every reader kept up at {kept_up.achieved:.0f} events/s published"
+            f" ({kept_up.offered:.0f} offered; {2 * n} readers, {2 * kept_up.achieved:.0f} deliveries/s;"
+            f" receipt p50 {percentile(kept_up.latency(), 50):.1f} ms, p99 {percentile(kept_up.latency(), 99):.1f} ms)"
+        )
+    else:
+        print("no step kept up: not even the first")
+    if broke is None:
+        print(f"no step broke up to {SATURATION_STEPS[-1]} events/s offered")
+    else:
+        run, publisher_short, readers_behind = broke
+        busiest = max(("publisher", "web", "mongo", "redis"), key=lambda name: run.cores[name])
+        names = {"publisher": "the publisher process", "web": "daphne", "mongo": "the event store", "redis": "Redis"}
+        why = []
+        if publisher_short:
+            why.append(f"the publisher reached only {run.achieved / run.offered:.0%} of the offered rate")
+        if readers_behind:
+            why.append(f"readers fell behind (receipt p99 {percentile(run.latency(), 99):.0f} ms)")
+        print(
+            f"breaks at {run.offered:.0f} events/s offered: {' and '.join(why)}; busiest: {names[busiest]} at"
+            f" {run.cores[busiest]:.2f} cores (one Python process runs on one core at a time),"
+            f" the machine at {run.cores['machine']:.2f} of {os.cpu_count()} cores (shared)"
+        )
+    print("  target: >= 5,000 events/s with every reader keeping up")
+    return ok
+
+
+def start_idle_holder(host: str, token: str, sessions: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    spec = json.dumps({"host": host, "token": token, "sessions": sessions})
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--idle-holder", spec],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError("the idle WebSockets' holder failed before it connected them")
+    return proc, json.loads(line)
+
+
+def idle_holder_main(argv: list[str]) -> None:
+    """The idle sockets' process: connects them, reports, holds them until stdin closes, reports."""
+    import websockets
+
+    spec = json.loads(argv[0])
+    host, token, sessions = spec["host"], spec["token"], spec["sessions"]
+    raise_nofile_limit(len(sessions) + 256)
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(32)  # handshakes in flight at once
+        frames = 0
+        retries = 0
+
+        async def connect(session_id: str) -> Any:
+            nonlocal retries
+            url = f"ws://{host}/api/v1/ws/sessions/{session_id}?after=0&token={token}"
+            async with gate:
+                for _attempt in range(5):
+                    try:
+                        return await websockets.connect(url, open_timeout=120, max_queue=None)
+                    except (OSError, websockets.exceptions.WebSocketException):
+                        retries += 1  # a handshake dropped under load: try again, as a browser would
+                raise RuntimeError(f"an idle WebSocket of {session_id} did not connect 5 times")
+
+        async def hold(ws: Any) -> None:
+            nonlocal frames
+            async for _frame in ws:
+                frames += 1
+
+        started = time.perf_counter()
+        sockets = await asyncio.gather(*(connect(s) for s in sessions))
+        seconds = time.perf_counter() - started
+        holders = [asyncio.create_task(hold(ws)) for ws in sockets]
+        print(json.dumps({"connected": len(sockets), "seconds": seconds, "retries": retries}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the bench closes our stdin
+        dropped = sum(task.done() for task in holders)  # a socket whose server closed it
+        for ws in sockets:
+            await ws.close()
+        await asyncio.gather(*holders, return_exceptions=True)
+        print(json.dumps({"frames": frames, "dropped": dropped}), flush=True)
+
+    asyncio.run(main())
+
+
+def idle(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> bool:
+    import psutil
+
+    from sessions.models import Session
+
+    n, count = args.sessions, args.idle
+    user = bench_user()
+    made = Session.objects.bulk_create([Session(owner_id=user.pk, mode="lite") for _ in range(count)])
+    web = psutil.Process(stack.pids["web"])
+    print(
+        f"idle WebSockets: {n} sessions x {args.rate:g} events/s for {args.duration:g} s, 1 WS + 1 SSE reader each;"
+        f" baseline = the same before the {count} idle sockets connect and after they closed"
+    )
+    before = measure(stack, host, token, n, args.rate, args.duration, args)
+    print_latency("baseline (before)  ", before)
+    rss_before = web.memory_info().rss
+    holder, connected = start_idle_holder(host, token, [s.id for s in made])
+    try:
+        grown = web.memory_info().rss - rss_before
+        print(
+            f"  {connected['connected']} idle authenticated WebSockets connected in {connected['seconds']:.1f} s"
+            f" ({connected['retries']} handshakes retried); daphne RSS +{grown / 2**20:.0f} MiB"
+            f" = {grown / count / 1024:.0f} KiB per idle socket",
+            flush=True,
+        )
+        cpu, mongo_cpu, quiet = cpu_seconds(web.pid), cpu_seconds(stack.pids["mongo"]), 10.0
+        time.sleep(quiet)
+        print(
+            f"  while they only sit there ({quiet:g} s): daphne {(cpu_seconds(web.pid) - cpu) / quiet:.2f} cores,"
+            f" the event store {(cpu_seconds(stack.pids['mongo']) - mongo_cpu) / quiet:.2f} cores"
+            f" (each quiet reader checks the log every STREAM_POLL_SECONDS)"
+        )
+        loaded = measure(stack, host, token, n, args.rate, args.duration, args)
+        print_latency(f"with {count} idle   ", loaded)
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        ended = json.loads(holder.stdout.readline() or "{}")
+        holder.wait(timeout=120)
+    after = measure(stack, host, token, n, args.rate, args.duration, args)
+    print_latency("baseline (after)   ", after)
+    base = before.latency() + after.latency()
+    with_idle = loaded.latency()
+    print(
+        f"  all readers: with idle sockets p50 {percentile(with_idle, 50):.1f} ms,"
+        f" p99 {percentile(with_idle, 99):.1f} ms;"
+        f" baseline p50 {percentile(base, 50):.1f} ms, p99 {percentile(base, 99):.1f} ms"
+        f" -> p99 {percentile(with_idle, 99) / percentile(base, 99):.2f}x baseline"
+    )
+    for label, run in (("before", before), ("with idle", loaded), ("after", after)):
+        print(
+            f"  {label}: published {run.achieved:.0f}/{run.offered:.0f} events/s, deliveries"
+            f" {run.expected - run.lost}/{run.expected} (lost {run.lost}, duplicated {run.duplicated});"
+            f" CPU cores: {cores_text(run)}"
+        )
+    print(
+        f"  idle sockets: {ended.get('frames', '?')} frames received, {ended.get('dropped', '?')} closed by the server"
+    )
+    print("  target: p99 within 1.5x the baseline")
+    return before.whole and loaded.whole and after.whole and ended.get("dropped") == 0
+
+
+def burst(host: str, token: str) -> bool:
     from sessions.events import DoneEvent, MessageDeltaEvent
     from sessions.publisher import event_publish
 
@@ -278,13 +523,17 @@ def saturation(host: str, token: str) -> bool:
     return ok
 
 
-def make_sessions(n: int) -> list[tuple[str, str]]:
+def bench_user() -> Any:
     from django.contrib.auth import get_user_model
 
+    return get_user_model().objects.get(username="bench")
+
+
+def make_sessions(n: int) -> list[tuple[str, str]]:
     from agents.models import Turn
     from sessions.services import session_create
 
-    user = get_user_model().objects.get(username="bench")
+    user = bench_user()
     out = []
     for _ in range(n):
         session = session_create(owner_id=user.pk, mode="lite")
@@ -294,38 +543,58 @@ def make_sessions(n: int) -> list[tuple[str, str]]:
     return out
 
 
+def body(stack: BenchStack, args: argparse.Namespace) -> bool:
+    host = stack.start_web()
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    user = get_user_model().objects.create_user("bench", password="bench-pass-123")
+    token = str(RefreshToken.for_user(user).access_token)
+    raw = raw_redis_latency(f"redis://127.0.0.1:{stack.redis_port}/0")
+    raw_p50 = percentile(raw, 50)
+    print("Event fan-out (publisher → Redis pub/sub → daphne → client)")
+    print(f"baseline, raw Redis PUBLISH→SUBSCRIBE: p50 {raw_p50:.3f} ms  p99 {percentile(raw, 99):.3f} ms")
+    if args.idle:
+        ok = idle(stack, host, token, args)
+    elif args.saturation:
+        ok = saturation(stack, host, token, args)
+    elif args.burst:
+        ok = burst(host, token)
+    else:
+        ok = sustained(stack, host, token, args, raw_p50)
+    if not ok:
+        print("FAIL: deliveries were lost or duplicated (or idle sockets were closed)")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--sessions", type=int, help="streaming sessions (100; --idle 10; --saturation 20)")
     parser.add_argument("--rate", type=float, default=20.0, help="events per second per session")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of sustained load")
-    parser.add_argument("--threads", type=int, default=8, help="publisher threads")
-    parser.add_argument("--saturation", action="store_true", help="the burst rounds instead of the sustained load")
+    parser.add_argument("--duration", type=float, help="seconds of sustained load (60; --idle 15)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per publisher process")
+    parser.add_argument("--publishers", type=int, default=1, help="publisher processes (as several workers)")
+    parser.add_argument("--idle", type=int, default=0, metavar="N", help="N idle WebSockets, then stream")
+    parser.add_argument("--saturation", action="store_true", help="raise the offered rate until a step breaks")
+    parser.add_argument("--step-seconds", type=float, default=6.0, help="--saturation: seconds a step")
+    parser.add_argument("--keep-up-ms", type=float, default=500.0, help="--saturation: receipt p99 that keeps up")
+    parser.add_argument("--burst", action="store_true", help="the burst rounds (1, 10, 100 sessions)")
     args = parser.parse_args()
-    stack = BenchStack()
-    ok = False
-    try:
-        stack.django_setup()
-        host = stack.start_web()
-        from django.contrib.auth import get_user_model
-        from rest_framework_simplejwt.tokens import RefreshToken
-
-        user = get_user_model().objects.create_user("bench", password="bench-pass-123")
-        token = str(RefreshToken.for_user(user).access_token)
-        raw = raw_redis_latency(f"redis://127.0.0.1:{stack.redis_port}/0")
-        raw_p50 = percentile(raw, 50)
-        print("Event fan-out (publisher → Redis pub/sub → daphne → client)")
-        print(f"baseline, raw Redis PUBLISH→SUBSCRIBE: p50 {raw_p50:.3f} ms  p99 {percentile(raw, 99):.3f} ms")
-        ok = saturation(host, token) if args.saturation else sustained(stack, host, token, args, raw_p50)
-        if not ok:
-            print("FAIL: deliveries were lost or duplicated")
-    finally:
-        stack.close(failed=not ok)
-    return 0 if ok else 1
+    args.sessions = args.sessions or (10 if args.idle else 20 if args.saturation else 100)
+    args.duration = args.duration or (15.0 if args.idle else 60.0)
+    if args.idle:
+        # daphne is started from this process and inherits its limit: a socket is a descriptor.
+        limit = raise_nofile_limit(4 * args.idle + 1024)
+        if limit < 2 * args.idle + 256:
+            print(f"the open-file limit is {limit}: too low for {args.idle} idle WebSockets (raise the hard limit)")
+            return 1
+    return run_bench(lambda stack: body(stack, args))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--publisher":
         publisher_main(sys.argv[2:])
+    elif len(sys.argv) > 2 and sys.argv[1] == "--idle-holder":
+        idle_holder_main(sys.argv[2:])
     else:
         sys.exit(main())

@@ -20,17 +20,15 @@ desktop's programs.
 
 from __future__ import annotations
 
-import secrets
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import BenchStack
+from bench._stack import BenchStack, run_bench, sandbox_backends, sandbox_bench_setup, sandbox_leftovers_removed
 
 TASKS = 5
 SETTLE_SECONDS = 60
@@ -51,81 +49,64 @@ def open_live_view(socket_path: str, token: str) -> None:
         raise RuntimeError(f"the live view did not open: {status!r}")
 
 
-def main() -> int:
-    stack = BenchStack()
-    failed = False
-    try:
-        stack.django_setup()
-        from django.conf import settings
-        from django.contrib.auth import get_user_model
+def body(stack: BenchStack) -> bool:
+    from django.conf import settings
 
-        from bench._memory import sandbox_memory_bytes
-        from sandboxes.backends import get_backend
-        from sandboxes.backends.local import bwrap_path, desktop_programs
-        from sandboxes.hibernation import sandboxes_hibernate_idle
-        from sandboxes.models import Sandbox
-        from sandboxes.services import sandbox_acquire, sandbox_destroy, sandbox_extend_lease
-        from sessions.models import Session
+    from bench._memory import sandbox_memory_bytes
+    from sandboxes.backends import get_backend
+    from sandboxes.hibernation import sandboxes_hibernate_idle
+    from sandboxes.models import Sandbox
+    from sandboxes.services import sandbox_acquire, sandbox_destroy, sandbox_extend_lease
+    from sessions.models import Session
 
-        settings.SANDBOX_NAME_PREFIX = f"anker-bench-{secrets.token_hex(3)}"
-        settings.SANDBOX_LOCAL_DIR = tempfile.mkdtemp(prefix="anker-bench-sbx-")
-        settings.SANDBOX_BACKEND = "local"
-        settings.SANDBOX_LOCAL_DESKTOP = "on"
-        settings.SANDBOX_POOL_SIZE = 0
-        missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)[1]
-        if bwrap_path() is None or missing:
-            print(f"idle memory: skipped, missing {', '.join(missing) or 'bwrap'}")
-            return 0
-        user = get_user_model().objects.create_user(username=f"bench-{secrets.token_hex(3)}", password="x")
-        backend = get_backend("local")
-        groups: dict[str, list[Any]] = {}
-        for label, eager, awake in (
-            ("before (desktop with the sandbox, no hibernation)", True, True),
-            ("desktop on demand, no hibernation (shell-only tasks)", False, True),
-            ("after (desktop on demand + hibernation; tasks that used the browser)", True, False),
-        ):
-            handles = []
-            for n in range(TASKS):
-                session = Session.objects.create(owner=user, title=f"bench {label} {n}")
-                handle = sandbox_acquire(session_id=str(session.pk))
-                sandbox = Sandbox.objects.get(pk=handle.sandbox_id)
-                if eager:
-                    open_live_view(sandbox.tool_api_socket, sandbox.token)
-                handle.tool_api.shell_exec(id="task", command="echo done > result.txt", wait_seconds=10)
-                handle.tool_api.close()
-                if awake:
-                    sandbox_extend_lease(sandbox_id=handle.sandbox_id, minutes=60)
-                handles.append(handle)
-            groups[label] = handles
-        ended = time.monotonic()
-        hibernated = 0
-        while time.monotonic() < ended + SETTLE_SECONDS:  # beat's sweep, at beat's interval
-            hibernated += sandboxes_hibernate_idle()
-            time.sleep(min(settings.SANDBOX_IDLE_SWEEP_SECONDS, max(0.0, ended + SETTLE_SECONDS - time.monotonic())))
-        results: dict[str, int] = {}
-        for label, handles in groups.items():
-            total = sum(sandbox_memory_bytes(backend, h.sandbox_id) or 0 for h in handles)
-            results[label] = total
-            print(
-                f"{label}: {TASKS} finished tasks' sandboxes {SETTLE_SECONDS} s after they ended: "
-                f"{total / 2**20:.0f} MiB in all ({total / TASKS / 2**20:.0f} MiB each)"
-            )
+    user = sandbox_bench_setup()
+    if not any(sandbox_backends(("local+desktop",))):
+        print("idle memory: skipped")
+        return True
+    backend = get_backend("local")
+    groups: dict[str, list[Any]] = {}
+    for label, eager, awake in (
+        ("before (desktop with the sandbox, no hibernation)", True, True),
+        ("desktop on demand, no hibernation (shell-only tasks)", False, True),
+        ("after (desktop on demand + hibernation; tasks that used the browser)", True, False),
+    ):
+        handles = []
+        for n in range(TASKS):
+            session = Session.objects.create(owner=user, title=f"bench {label} {n}")
+            handle = sandbox_acquire(session_id=str(session.pk))
+            sandbox = Sandbox.objects.get(pk=handle.sandbox_id)
+            if eager:
+                open_live_view(sandbox.tool_api_socket, sandbox.token)
+            handle.tool_api.shell_exec(id="task", command="echo done > result.txt", wait_seconds=10)
+            handle.tool_api.close()
+            if awake:
+                sandbox_extend_lease(sandbox_id=handle.sandbox_id, minutes=60)
+            handles.append(handle)
+        groups[label] = handles
+    ended = time.monotonic()
+    hibernated = 0
+    while time.monotonic() < ended + SETTLE_SECONDS:  # beat's sweep, at beat's interval
+        hibernated += sandboxes_hibernate_idle()
+        time.sleep(min(settings.SANDBOX_IDLE_SWEEP_SECONDS, max(0.0, ended + SETTLE_SECONDS - time.monotonic())))
+    results: dict[str, int] = {}
+    for label, handles in groups.items():
+        total = sum(sandbox_memory_bytes(backend, h.sandbox_id) or 0 for h in handles)
+        results[label] = total
         print(
-            f"hibernation: SANDBOX_IDLE_STOP_MINUTES={settings.SANDBOX_IDLE_STOP_MINUTES:g}, "
-            f"sweep every {settings.SANDBOX_IDLE_SWEEP_SECONDS:g} s; {hibernated} sandbox(es) hibernated"
+            f"{label}: {TASKS} finished tasks' sandboxes {SETTLE_SECONDS} s after they ended: "
+            f"{total / 2**20:.0f} MiB in all ({total / TASKS / 2**20:.0f} MiB each)"
         )
-        for handles in groups.values():
-            for h in handles:
-                sandbox_destroy(sandbox_id=h.sandbox_id)
-        after = results["after (desktop on demand + hibernation; tasks that used the browser)"]
-        print(f"goal <= {GOAL_BYTES / 2**20:.0f} MiB: {'met' if after <= GOAL_BYTES else 'NOT met'}")
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        stack.close(failed=failed)
-    return 0
+    print(
+        f"hibernation: SANDBOX_IDLE_STOP_MINUTES={settings.SANDBOX_IDLE_STOP_MINUTES:g}, "
+        f"sweep every {settings.SANDBOX_IDLE_SWEEP_SECONDS:g} s; {hibernated} sandbox(es) hibernated"
+    )
+    for handles in groups.values():
+        for h in handles:
+            sandbox_destroy(sandbox_id=h.sandbox_id)
+    after = results["after (desktop on demand + hibernation; tasks that used the browser)"]
+    print(f"goal <= {GOAL_BYTES / 2**20:.0f} MiB: {'met' if after <= GOAL_BYTES else 'NOT met'}")
+    return sandbox_leftovers_removed("local") == 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_bench(body))

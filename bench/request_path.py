@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import BIN, BenchStack, percentile
+from bench._stack import BIN, BenchStack, cpu_seconds, percentile, run_bench
 
 CLIENTS = 8
 REQUESTS = 100
@@ -44,12 +44,6 @@ async def minimal_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def hammer(url: str, token: str) -> tuple[list[float], int, float]:
     import httpx
 
@@ -71,62 +65,55 @@ async def hammer(url: str, token: str) -> tuple[list[float], int, float]:
     return latencies, failures, CLIENTS * REQUESTS / (time.perf_counter() - started)
 
 
-def main() -> int:
-    stack = BenchStack()
-    failed = True
-    try:
-        stack.django_setup()
-        host = stack.start_web()
-        minimal = stack._start(
-            "minimal",
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.request_path:minimal_app"],
-        )
-        pids = {"base": stack.procs[-1].pid, "full": stack.web_pid}
-        from django.contrib.auth import get_user_model
-        from rest_framework_simplejwt.tokens import RefreshToken
+def body(stack: BenchStack) -> bool:
+    host = stack.start_web()
+    minimal = stack._start(
+        "minimal",
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "bench.request_path:minimal_app"],
+    )
+    pids = {"base": stack.procs[-1].pid, "full": stack.web_pid}
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import RefreshToken
 
-        user = get_user_model().objects.create_user("bench", password="bench-pass-123")
-        token = str(RefreshToken.for_user(user).access_token)
-        urls = {
-            "base": f"http://127.0.0.1:{minimal}/api/v1/auth/me",
-            "full": f"http://{host}/api/v1/auth/me",
-        }
-        # Rounds alternate between the servers, so a change in the machine's load (it is
-        # shared) falls on all of them alike.
-        results: dict[str, tuple[list[float], int, list[float]]] = {name: ([], 0, []) for name in urls}
-        cpu = dict.fromkeys(urls, 0.0)
-        for _round in range(ROUNDS):
-            for name, url in urls.items():
-                before = cpu_seconds(pids[name])
-                lat, fail, rate = asyncio.run(hammer(url, token))
-                cpu[name] += cpu_seconds(pids[name]) - before
-                got = results[name]
-                results[name] = (got[0] + lat, got[1] + fail, [*got[2], rate])
-        base, base_fail, base_rates = results["base"]
-        full, full_fail, full_rates = results["full"]
-        base_rate, full_rate = (sum(r) / len(r) for r in (base_rates, full_rates))
-        database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
-        print(
-            f"Request path: GET /api/v1/auth/me (JWT), {CLIENTS} clients x {REQUESTS} requests x {ROUNDS} rounds"
-            f" (alternating), daphne, {database}"
-        )
-        print(
-            f"  baseline, minimal ASGI app:  p50 {percentile(base, 50):6.2f} ms  p99 {percentile(base, 99):6.2f} ms"
-            f"  {base_rate:6.0f} req/s  server CPU {cpu['base'] * 1000 / (len(base) + CLIENTS * ROUNDS):.2f} ms/req"
-        )
-        print(
-            f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
-            f"  {full_rate:6.0f} req/s  server CPU {cpu['full'] * 1000 / (len(full) + CLIENTS * ROUNDS):.2f} ms/req"
-            f"   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
-        )
-        print("  target: p50 <= 5 ms, p99 <= 20 ms")
-        failed = bool(base_fail or full_fail)
-        if failed:
-            print(f"FAIL: non-200 answers: {full_fail} from Anker, {base_fail} from the baseline")
-    finally:
-        stack.close(failed=failed)
-    return 1 if failed else 0
+    user = get_user_model().objects.create_user("bench", password="bench-pass-123")
+    token = str(RefreshToken.for_user(user).access_token)
+    urls = {
+        "base": f"http://127.0.0.1:{minimal}/api/v1/auth/me",
+        "full": f"http://{host}/api/v1/auth/me",
+    }
+    # Rounds alternate between the servers, so a change in the machine's load (it is
+    # shared) falls on all of them alike.
+    results: dict[str, tuple[list[float], int, list[float]]] = {name: ([], 0, []) for name in urls}
+    cpu = dict.fromkeys(urls, 0.0)
+    for _round in range(ROUNDS):
+        for name, url in urls.items():
+            before = cpu_seconds(pids[name])
+            lat, fail, rate = asyncio.run(hammer(url, token))
+            cpu[name] += cpu_seconds(pids[name]) - before
+            got = results[name]
+            results[name] = (got[0] + lat, got[1] + fail, [*got[2], rate])
+    base, base_fail, base_rates = results["base"]
+    full, full_fail, full_rates = results["full"]
+    base_rate, full_rate = (sum(r) / len(r) for r in (base_rates, full_rates))
+    database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL", "").startswith("postgres") else "SQLite"
+    print(
+        f"Request path: GET /api/v1/auth/me (JWT), {CLIENTS} clients x {REQUESTS} requests x {ROUNDS} rounds"
+        f" (alternating), daphne, {database}"
+    )
+    print(
+        f"  baseline, minimal ASGI app:  p50 {percentile(base, 50):6.2f} ms  p99 {percentile(base, 99):6.2f} ms"
+        f"  {base_rate:6.0f} req/s  server CPU {cpu['base'] * 1000 / (len(base) + CLIENTS * ROUNDS):.2f} ms/req"
+    )
+    print(
+        f"  Anker (Django + DRF + JWT):  p50 {percentile(full, 50):6.2f} ms  p99 {percentile(full, 99):6.2f} ms"
+        f"  {full_rate:6.0f} req/s  server CPU {cpu['full'] * 1000 / (len(full) + CLIENTS * ROUNDS):.2f} ms/req"
+        f"   = {percentile(full, 50) / percentile(base, 50):.1f}x baseline p50"
+    )
+    print("  target: p50 <= 5 ms, p99 <= 20 ms")
+    if base_fail or full_fail:
+        print(f"FAIL: non-200 answers: {full_fail} from Anker, {base_fail} from the baseline")
+    return not (base_fail or full_fail)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(body))

@@ -10,102 +10,69 @@ with a note when no engine answers. Private Redis/Mongo/SQLite (BenchStack), nam
 
 from __future__ import annotations
 
-import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import BenchStack, percentile
+from bench._stack import (
+    BenchStack,
+    percentile,
+    run_bench,
+    sandbox_backends,
+    sandbox_bench_setup,
+    sandbox_leftovers_removed,
+)
 
 RUNS = 5
 GOAL_SECONDS = 1.0
 
 
-def main() -> int:
-    stack = BenchStack()
-    failed = False
-    try:
-        stack.django_setup()
-        from django.conf import settings
-        from django.contrib.auth import get_user_model
+def body(stack: BenchStack) -> bool:
+    from sandboxes.hibernation import sandbox_hibernate
+    from sandboxes.services import sandbox_acquire, sandbox_destroy
+    from sessions.models import Session
 
-        from sandboxes.backends import get_backend
-        from sandboxes.backends.docker import engine_available
-        from sandboxes.backends.local import bwrap_path, desktop_programs
-        from sandboxes.hibernation import sandbox_hibernate
-        from sandboxes.services import sandbox_acquire, sandbox_destroy
-        from sessions.models import Session
-
-        settings.SANDBOX_NAME_PREFIX = f"anker-bench-{secrets.token_hex(3)}"
-        settings.SANDBOX_LOCAL_DIR = tempfile.mkdtemp(prefix="anker-bench-sbx-")
-        settings.SANDBOX_POOL_SIZE = 0
-        owner = get_user_model().objects.create_user("bench")
-        for label, name, desktop in (
-            ("local", "local", "off"),
-            ("local+desktop", "local", "on"),
-            ("docker", "docker", "off"),
-        ):
-            if name == "docker" and not engine_available():
-                print("docker: skipped, no Docker engine answers (set DOCKER_HOST)")
-                continue
-            if name == "local" and bwrap_path() is None:
-                print(f"{label}: skipped, no bubblewrap")
-                continue
-            missing = desktop_programs(settings.SANDBOX_LOCAL_PYTHON)[1] if desktop == "on" else []
-            if missing:
-                print(f"{label}: skipped, missing {', '.join(missing)}")
-                continue
-            settings.SANDBOX_BACKEND = name
-            settings.SANDBOX_LOCAL_DESKTOP = desktop
-            cold: list[float] = []
-            wake: list[float] = []
-            wake_and_shell: list[float] = []
-            stop: list[float] = []
-            for run in range(RUNS):
-                session = Session.objects.create(owner=owner)
-                started = time.perf_counter()
-                handle = sandbox_acquire(session_id=session.id)
-                cold.append(time.perf_counter() - started)
-                marker = f"kept-{run}"
-                handle.tool_api.shell_exec(id="w", exec_dir=handle.home, command=f"echo {marker} > kept.txt")
-                handle.tool_api.close()
-                started = time.perf_counter()
-                if not sandbox_hibernate(sandbox_id=handle.sandbox_id):
-                    raise RuntimeError("the sandbox did not hibernate")
-                stop.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                woken = sandbox_acquire(session_id=session.id)
-                wake.append(time.perf_counter() - started)
-                out = woken.tool_api.shell_exec(id="w", exec_dir=woken.home, command="cat kept.txt")["output"]
-                wake_and_shell.append(time.perf_counter() - started)
-                if marker not in str(out) or woken.sandbox_id != handle.sandbox_id:
-                    raise RuntimeError(f"the woken sandbox lost its files: {out!r}")
-                woken.tool_api.close()
-                sandbox_destroy(sandbox_id=handle.sandbox_id)
-            p50 = percentile(wake_and_shell, 50)
-            print(
-                f"{label}: cold create->ready p50 {percentile(cold, 50) * 1000:.0f} ms (baseline); "
-                f"hibernate p50 {percentile(stop, 50) * 1000:.0f} ms; "
-                f"wake p50 {percentile(wake, 50) * 1000:.0f} ms, max {max(wake) * 1000:.0f} ms; "
-                f"wake + first shell command p50 {p50 * 1000:.0f} ms, max {max(wake_and_shell) * 1000:.0f} ms "
-                f"({RUNS} runs; goal < {GOAL_SECONDS * 1000:.0f} ms: {'met' if p50 < GOAL_SECONDS else 'NOT met'})"
-            )
-            leftovers = get_backend(name).list()
-            for sandbox_id in leftovers:
-                get_backend(name).destroy(sandbox_id)
-            if leftovers:
-                print(f"{name}: {len(leftovers)} sandbox(es) were left over and removed")
-                failed = True
-    except Exception:
-        failed = True
-        raise
-    finally:
-        stack.close(failed=failed)
-    return 1 if failed else 0
+    owner = sandbox_bench_setup()
+    leftovers = 0
+    for label, name in sandbox_backends():
+        cold: list[float] = []
+        wake: list[float] = []
+        wake_and_shell: list[float] = []
+        stop: list[float] = []
+        for run in range(RUNS):
+            session = Session.objects.create(owner=owner)
+            started = time.perf_counter()
+            handle = sandbox_acquire(session_id=session.id)
+            cold.append(time.perf_counter() - started)
+            marker = f"kept-{run}"
+            handle.tool_api.shell_exec(id="w", exec_dir=handle.home, command=f"echo {marker} > kept.txt")
+            handle.tool_api.close()
+            started = time.perf_counter()
+            if not sandbox_hibernate(sandbox_id=handle.sandbox_id):
+                raise RuntimeError("the sandbox did not hibernate")
+            stop.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            woken = sandbox_acquire(session_id=session.id)
+            wake.append(time.perf_counter() - started)
+            out = woken.tool_api.shell_exec(id="w", exec_dir=woken.home, command="cat kept.txt")["output"]
+            wake_and_shell.append(time.perf_counter() - started)
+            if marker not in str(out) or woken.sandbox_id != handle.sandbox_id:
+                raise RuntimeError(f"the woken sandbox lost its files: {out!r}")
+            woken.tool_api.close()
+            sandbox_destroy(sandbox_id=handle.sandbox_id)
+        p50 = percentile(wake_and_shell, 50)
+        print(
+            f"{label}: cold create->ready p50 {percentile(cold, 50) * 1000:.0f} ms (baseline); "
+            f"hibernate p50 {percentile(stop, 50) * 1000:.0f} ms; "
+            f"wake p50 {percentile(wake, 50) * 1000:.0f} ms, max {max(wake) * 1000:.0f} ms; "
+            f"wake + first shell command p50 {p50 * 1000:.0f} ms, max {max(wake_and_shell) * 1000:.0f} ms "
+            f"({RUNS} runs; goal < {GOAL_SECONDS * 1000:.0f} ms: {'met' if p50 < GOAL_SECONDS else 'NOT met'})"
+        )
+        leftovers += sandbox_leftovers_removed(name)
+    return leftovers == 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench(body))

@@ -17,8 +17,6 @@ fire not done within the window is counted as later than it (p99 "> 90 s"), neve
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,10 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._stack import BIN, BenchStack, percentile  # noqa: E402
-from tests.support.worker import celery_worker_argv  # noqa: E402
+from bench._stack import BIN, BenchStack, percentile, run_bench  # noqa: E402
 
-WORKER_THREADS = "8"
+WORKER_THREADS = 8
 # Seconds the baseline's minute is at least ahead of the start: time to create both groups
 # (arming a timer is a broker round trip each; on a loaded 2-core machine ~30 ms).
 SETUP_MARGIN = 15
@@ -83,92 +80,76 @@ def report(label: str, fire_at: datetime, n: int) -> bool:
     return runs == n and jobs == n
 
 
-def main() -> int:
-    # A SIGTERM (a timeout, Ctrl-C in make) still stops the private servers and the worker.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    baseline_n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    stack = BenchStack()
-    failed = True
-    try:
-        os.environ.update(
-            LLM_PROVIDER="compatible",
-            API_BASE="http://127.0.0.1:9/v1",  # never called: no worker takes the jobs' turns
-            API_KEY="unused",
-            MODEL_NAME="scripted-model",
-            SCHEDULES_MAX_PER_OWNER=str(n + baseline_n + 10),
-        )
-        stack.django_setup()
-        from django.contrib.auth import get_user_model
-        from django.db import transaction
-        from django.utils import timezone
+def body(stack: BenchStack, n: int, baseline_n: int) -> bool:
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
 
-        from jobs.models import Schedule
-        from jobs.schedules import _plan, schedule_arm
+    from jobs.models import Schedule
+    from jobs.schedules import _plan, schedule_arm
 
-        user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
-        stack._start(
-            "worker",
-            celery_worker_argv(name="bench-sched@%h", queues="default", concurrency=WORKER_THREADS, loglevel="WARNING"),
-            port=stack.redis_port,
-        )
-        stack._start(
+    user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
+    stack.start_worker("bench-sched", "default", WORKER_THREADS)
+    stack._start(
+        "beat",
+        [
+            str(BIN / "python"),
+            "-m",
+            "celery",
+            "-A",
+            "anker_project",
             "beat",
-            [
-                str(BIN / "python"),
-                "-m",
-                "celery",
-                "-A",
-                "anker_project",
-                "beat",
-                "-l",
-                "WARNING",
-                "-s",
-                str(stack.tmp / "beat-schedule"),
-            ],
-            port=stack.redis_port,
-        )
-        from bench.jobs import wait_for_worker
+            "-l",
+            "WARNING",
+            "-s",
+            str(stack.tmp / "beat-schedule"),
+        ],
+        port=stack.redis_port,
+    )
+    margin = SETUP_MARGIN + SETUP_PER_SCHEDULE * (n + baseline_n)
+    base_at = minute_after(datetime.now(UTC) + timedelta(seconds=margin))
+    load_at = base_at + timedelta(minutes=1)
+    job = {"prompt": "Nightly check", "mode": "lite"}
 
-        wait_for_worker("bench-sched@")
-        margin = SETUP_MARGIN + SETUP_PER_SCHEDULE * (n + baseline_n)
-        base_at = minute_after(datetime.now(UTC) + timedelta(seconds=margin))
-        load_at = base_at + timedelta(minutes=1)
-        body = {"prompt": "Nightly check", "mode": "lite"}
-
-        def create(count: int, **window: datetime) -> None:
-            """In bulk, then each one's timer armed as `schedule_create` arms it: the creation path is
-            not what is measured, and one by one it would not fit before the minute on a busy machine."""
-            now = timezone.now()
-            fields = {"cron": "* * * * *", "timezone": "UTC", "job": body, **window}
-            made = [Schedule(owner_id=user.pk, name=f"s{i}", **fields) for i in range(count)]
-            first = _plan(made[0], now=now)  # one cron and window: the same next fire for all
+    def create(count: int, **window: datetime) -> None:
+        """In bulk, then each one's timer armed as `schedule_create` arms it: the creation path is
+        not what is measured, and one by one it would not fit before the minute on a busy machine."""
+        now = timezone.now()
+        fields = {"cron": "* * * * *", "timezone": "UTC", "job": job, **window}
+        made = [Schedule(owner_id=user.pk, name=f"s{i}", **fields) for i in range(count)]
+        first = _plan(made[0], now=now)  # one cron and window: the same next fire for all
+        for schedule in made:
+            schedule.next_run_at = first
+        with transaction.atomic():
+            Schedule.objects.bulk_create(made)
             for schedule in made:
-                schedule.next_run_at = first
-            with transaction.atomic():
-                Schedule.objects.bulk_create(made)
-                for schedule in made:
-                    schedule_arm(schedule_id=str(schedule.pk), fire_at=schedule.next_run_at)
+                schedule_arm(schedule_id=str(schedule.pk), fire_at=schedule.next_run_at)
 
-        t0 = time.monotonic()
-        create(baseline_n, start_at=base_at, end_at=base_at + timedelta(seconds=30))
-        create(n, start_at=load_at)
-        print(f"created {baseline_n} + {n} schedules in {time.monotonic() - t0:.1f} s", flush=True)
-        if datetime.now(UTC) > base_at - timedelta(seconds=2):
-            print("FAIL: creating the schedules took past the baseline's minute; run with a smaller N")
-            return 1
-        print(f"baseline fires at {base_at:%H:%M:%S}, load at {load_at:%H:%M:%S} ...", flush=True)
-        wait_for_runs(base_at, baseline_n, timeout=(base_at - datetime.now(UTC)).total_seconds() + 50)
-        wait_for_runs(load_at, n, timeout=(load_at - datetime.now(UTC)).total_seconds() + FIRE_WINDOW)
-        ok_base = report("baseline", base_at, baseline_n)
-        ok_load = report("load", load_at, n)
-        failed = not (ok_base and ok_load)
-        if failed:
-            print("FAIL: not every schedule fired exactly once with a job")
-    finally:
-        stack.close(failed=failed)
-    return 1 if failed else 0
+    t0 = time.monotonic()
+    create(baseline_n, start_at=base_at, end_at=base_at + timedelta(seconds=30))
+    create(n, start_at=load_at)
+    print(f"created {baseline_n} + {n} schedules in {time.monotonic() - t0:.1f} s", flush=True)
+    if datetime.now(UTC) > base_at - timedelta(seconds=2):
+        print("FAIL: creating the schedules took past the baseline's minute; run with a smaller N")
+        return False
+    print(f"baseline fires at {base_at:%H:%M:%S}, load at {load_at:%H:%M:%S} ...", flush=True)
+    wait_for_runs(base_at, baseline_n, timeout=(base_at - datetime.now(UTC)).total_seconds() + 50)
+    wait_for_runs(load_at, n, timeout=(load_at - datetime.now(UTC)).total_seconds() + FIRE_WINDOW)
+    ok_base = report("baseline", base_at, baseline_n)
+    ok_load = report("load", load_at, n)
+    if not (ok_base and ok_load):
+        print("FAIL: not every schedule fired exactly once with a job")
+    return ok_base and ok_load
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    baseline_n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    env = {
+        "LLM_PROVIDER": "compatible",
+        "API_BASE": "http://127.0.0.1:9/v1",  # never called: no worker takes the jobs' turns
+        "API_KEY": "unused",
+        "MODEL_NAME": "scripted-model",
+        "SCHEDULES_MAX_PER_OWNER": str(n + baseline_n + 10),
+    }
+    sys.exit(run_bench(lambda stack: body(stack, n, baseline_n), env=env))

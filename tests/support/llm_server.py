@@ -7,6 +7,9 @@
 Each ``POST /v1/chat/completions`` is answered by: the first matching rule (``on``), else the FIFO
 (``push``), else the default (``set_default``), else HTTP 500 "no scripted reply for request: <last
 user message>" (sent with ``x-should-retry: false``, so the SDK does not retry it).
+
+``emissions`` logs when each streamed content delta left the server (the benchmarks measure
+what a relay adds from that moment on).
 """
 
 from __future__ import annotations
@@ -92,6 +95,15 @@ class DropReply:
 
 
 Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply | DropReply
+
+
+@dataclass(frozen=True)
+class Emission:
+    """One streamed content delta, as the server sent it."""
+
+    at: float  # time.time() right after its HTTP chunk was written to the socket
+    request: int  # the request it answers: an index into ``ScriptedLLM.requests``
+    text: str
 
 
 def text(
@@ -206,6 +218,7 @@ class ScriptedLLM(LoopbackServer):
         self._rules: list[_Rule] = []
         self._default: Reply | None = None
         self._requests: list[dict] = []
+        self._emissions: list[Emission] = []
 
     @property
     def base_url(self) -> str:
@@ -217,6 +230,16 @@ class ScriptedLLM(LoopbackServer):
         """Snapshot of every chat-completions request body received, in order (incl. rejected ones)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def emissions(self) -> list[Emission]:
+        """Snapshot of every streamed content delta sent (text answers' and tool calls' ``content``), in order."""
+        with self._lock:
+            return list(self._emissions)
+
+    def _emitted(self, request: int, text: str) -> None:
+        with self._lock:
+            self._emissions.append(Emission(time.time(), request, text))
 
     @property
     def pending(self) -> int:
@@ -246,6 +269,7 @@ class ScriptedLLM(LoopbackServer):
             self._fifo.clear()
             self._rules.clear()
             self._requests.clear()
+            self._emissions.clear()
             self._default = None
 
     def wait_for_requests(self, n: int, timeout: float) -> list[dict]:
@@ -255,12 +279,14 @@ class ScriptedLLM(LoopbackServer):
                 raise TimeoutError(f"expected {n} LLM requests within {timeout}s, got {len(self._requests)}")
             return list(self._requests)
 
-    def _record_and_resolve(self, body: dict, authorized: bool) -> Reply | None:
+    def _record_and_resolve(self, body: dict, authorized: bool) -> tuple[int, Reply | None]:
+        """The request's index in ``requests`` and its reply (None: unauthorized, or nothing scripted)."""
         with self._lock:
+            index = len(self._requests)
             self._requests.append(body)
             self._lock.notify_all()
             if not authorized:
-                return None
+                return index, None
             for rule in self._rules:
                 try:
                     matched = (rule.times is None or rule.times > 0) and bool(rule.match(body))
@@ -269,8 +295,8 @@ class ScriptedLLM(LoopbackServer):
                 if matched:
                     if rule.times is not None:
                         rule.times -= 1
-                    return rule.reply
-            return self._fifo.popleft() if self._fifo else self._default
+                    return index, rule.reply
+            return index, (self._fifo.popleft() if self._fifo else self._default)
 
 
 def _usage(body: dict, produced: str, usage: tuple[int, int] | None) -> dict:
@@ -289,6 +315,7 @@ def _call_id(call: ToolCall) -> str:
 
 class _LLMHandler(JSONHandler):
     owner: ScriptedLLM
+    request_index = -1  # of the request being answered, in ``owner.requests``
 
     def _route(self) -> str:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -350,7 +377,7 @@ class _LLMHandler(JSONHandler):
             body = None
         if not isinstance(body, dict):
             return self._error(error(400, "We could not parse the JSON body of your request."))
-        reply = self.owner._record_and_resolve(body, self._authorized())
+        self.request_index, reply = self.owner._record_and_resolve(body, self._authorized())
         if not self._check_auth():
             return None
         if reply is None:
@@ -440,6 +467,7 @@ class _LLMHandler(JSONHandler):
             if reply.delay_per_chunk and not self.owner.sleep(reply.delay_per_chunk, self.connection):
                 raise _DroppedError
             chunk({"content": piece})
+            self.owner._emitted(self.request_index, piece)
         produced = reply.content or ""
         for i, call in enumerate(reply.calls if isinstance(reply, ToolCallsReply) else ()):
             chunk(

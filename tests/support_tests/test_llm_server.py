@@ -302,6 +302,26 @@ def test_delay_per_chunk_streams_incrementally():
     assert got == "ab"
 
 
+def test_emissions_log_each_streamed_delta_with_its_request_before_the_client_reads_it(llm):
+    llm.push(text("abcdef", chunk_size=2, delay_per_chunk=0.02), text("xyz", chunk_size=3))
+    c = client(llm)
+    received: list[tuple[float, str]] = []
+    for ch in ask(c, "first", stream=True):
+        if ch.choices and ch.choices[0].delta.content:
+            received.append((time.time(), ch.choices[0].delta.content))
+    stream_all(c, "second")
+
+    log = llm.emissions
+    assert [(e.request, e.text) for e in log] == [(0, "ab"), (0, "cd"), (0, "ef"), (1, "xyz")]
+    assert [llm.requests[e.request]["messages"][-1]["content"] for e in log] == ["first"] * 3 + ["second"]
+    # Sent before read, in order: the log is a clock the client's receipts can be set against.
+    assert [e.at for e in log] == sorted(e.at for e in log)
+    assert [piece for _, piece in received] == ["ab", "cd", "ef"]
+    assert all(e.at <= at for e, (at, _) in zip(log[:3], received, strict=True))
+    llm.reset()
+    assert llm.emissions == []
+
+
 def test_hang_then_drop_mid_stream(llm):
     llm.push(hang_then_drop("partial answer", hang=0.1))
     got = ""
