@@ -65,8 +65,9 @@ fmt: $(STAMP)
 schema: $(STAMP)
 	$(PY) manage.py export_event_schema
 
+## Benchmarks (bench/run.py); `make bench BENCH_ARGS=--full` adds the long modes.
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## Production stack (Docker Compose).
 up:

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._stack import BenchStack, cpu_seconds, machine_busy_seconds, percentile, raise_nofile_limit, run_bench
 
 EVENTS_PER_SESSION = 20
-SATURATION_STEPS = (250, 500, 1000, 1500, 2000, 3000, 5000)  # events/s offered in all
+SATURATION_STEPS = (50, 100, 250, 500, 1000, 2000, 3000, 5000)  # events/s offered in all
 KEPT_UP_SHARE = 0.95
 
 
@@ -256,7 +256,7 @@ def measure(stack: BenchStack, host: str, token: str, n: int, rate: float, durat
         with ThreadPoolExecutor(publishers) as pool:
             list(pool.map(publish_part, [sessions[i::publishers] for i in range(publishers)]))
 
-    watched = {name: stack.pids[name] for name in ("web", "mongo", "redis")}
+    watched = {name: stack.pids[name] for name in ("web", "mongo", "redis")} | {"readers": os.getpid()}
     before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     machine_before, wall_started = machine_busy_seconds(), time.perf_counter()
     readers = Readers(host, token, sessions)
@@ -312,7 +312,7 @@ def cores_text(run: Run) -> str:
     c = run.cores
     return (
         f"publisher {c['publisher']:.2f}, daphne {c['web']:.2f}, event store {c['mongo']:.2f},"
-        f" Redis {c['redis']:.2f}; machine {c['machine']:.2f} of {os.cpu_count()}"
+        f" Redis {c['redis']:.2f}, the readers {c['readers']:.2f}; machine {c['machine']:.2f} of {os.cpu_count()}"
     )
 
 
@@ -355,20 +355,31 @@ def saturation(stack: BenchStack, host: str, token: str, args: argparse.Namespac
         print(f"no step broke up to {SATURATION_STEPS[-1]} events/s offered")
     else:
         run, publisher_short, readers_behind = broke
-        busiest = max(("publisher", "web", "mongo", "redis"), key=lambda name: run.cores[name])
-        names = {"publisher": "the publisher process", "web": "daphne", "mongo": "the event store", "redis": "Redis"}
-        why = []
-        if publisher_short:
-            why.append(f"the publisher reached only {run.achieved / run.offered:.0%} of the offered rate")
-        if readers_behind:
-            why.append(f"readers fell behind (receipt p99 {percentile(run.latency(), 99):.0f} ms)")
-        print(
-            f"breaks at {run.offered:.0f} events/s offered: {' and '.join(why)}; busiest: {names[busiest]} at"
-            f" {run.cores[busiest]:.2f} cores (one Python process runs on one core at a time),"
-            f" the machine at {run.cores['machine']:.2f} of {os.cpu_count()} cores (shared)"
-        )
+        print(f"breaks at {run.offered:.0f} events/s offered: {why_it_broke(run, publisher_short, readers_behind)}")
     print("  target: >= 5,000 events/s with every reader keeping up")
     return ok
+
+
+def why_it_broke(run: Run, publisher_short: bool, readers_behind: bool) -> str:
+    names = {"publisher": "the publisher process", "web": "daphne", "mongo": "the event store", "redis": "Redis"}
+    why = []
+    if publisher_short:
+        why.append(f"the publisher reached only {run.achieved / run.offered:.0%} of the offered rate")
+    if readers_behind:
+        why.append(f"readers fell behind (receipt p99 {percentile(run.latency(), 99):.0f} ms)")
+    busiest = max(names, key=lambda name: run.cores[name])
+    ours = sum(run.cores[name] for name in (*names, "readers"))
+    cores = os.cpu_count() or 1
+    if run.cores[busiest] >= 0.85:
+        limit = f"{names[busiest]} used {run.cores[busiest]:.2f} cores: one Python process runs on one core at a time"
+    elif run.cores["machine"] >= 0.9 * cores:
+        limit = (
+            f"the machine's {cores} cores were busy ({run.cores['machine']:.2f}), this run's processes got"
+            f" {ours:.2f} of them (the busiest, {names[busiest]}, {run.cores[busiest]:.2f}): other work took the rest"
+        )
+    else:
+        limit = f"no process was at a core's limit (busiest: {names[busiest]}, {run.cores[busiest]:.2f}): a wait"
+    return f"{' and '.join(why)}; {limit}"
 
 
 def start_idle_holder(host: str, token: str, sessions: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
