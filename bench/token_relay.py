@@ -258,9 +258,8 @@ def line(label: str, result: Result, baseline: Result | None = None) -> str:
     p50, p99 = percentile(result.added, 50), percentile(result.added, 99)
     text = f"    {label:<34} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   first token {percentile(result.first, 50):6.0f} ms"
     if baseline is not None:
-        text += (
-            f"   = baseline + {p50 - percentile(baseline.added, 50):.1f} / {p99 - percentile(baseline.added, 99):.1f}"
-        )
+        b50, b99 = percentile(baseline.added, 50), percentile(baseline.added, 99)
+        text += f"   = baseline + {p50 - b50:.1f} / {p99 - b99:.1f} ms ({p50 / b50:.0f}x / {p99 / b99:.1f}x)"
     return text
 
 
