@@ -26,6 +26,7 @@ Any lost or duplicated delivery makes the run exit non-zero.
 
     python bench/fanout.py [--sessions 100] [--rate 20] [--duration 60] [--publishers 1]
     python bench/fanout.py --idle 1000 [--sessions 10] [--duration 15]
+    STREAM_POLL_SECONDS=600 python bench/fanout.py --idle 200   # the idle readers' log checks, nearly off
     python bench/fanout.py --saturation [--sessions 20] [--step-seconds 6] [--keep-up-ms 500]
 """
 
