@@ -21,6 +21,11 @@ def _body(code: int, msg: str, data: Any = None) -> dict[str, Any]:
     return {"code": code, "msg": msg, "data": data}
 
 
+def envelope_response(code: int, msg: str, data: Any = None, *, status: int) -> JsonResponse:
+    """The envelope as a plain Django response, for views that answer outside DRF (async views, URL handlers)."""
+    return JsonResponse(_body(code, msg, data), status=status)
+
+
 def _flatten(detail: Any, prefix: str = "") -> list[str]:
     """Turn DRF's nested error detail into readable 'field: message' lines."""
     if isinstance(detail, dict):
@@ -61,7 +66,7 @@ def _is_api(request: HttpRequest) -> bool:
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(_body(404, "Not found."), status=404)
+        return envelope_response(404, "Not found.", status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Exception("Not found"))
@@ -69,7 +74,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(_body(500, "Internal server error"), status=500)
+        return envelope_response(500, "Internal server error", status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

@@ -19,12 +19,13 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anker_project.envelope import envelope_response
 from anker_project.errors import ApplicationError
 
 from .apis import JobApi, JobCollectionApi, JobSerializer, JobWait
@@ -37,8 +38,8 @@ SETTLED = (*ENDED_JOB_STATUSES, JobStatus.WAITING)
 RECHECK_SECONDS = 5.0
 
 
-def _envelope(code: int, msg: str, data: Any = None, *, status: int) -> JsonResponse:
-    return JsonResponse({"code": code, "msg": msg, "data": data}, status=status)
+# The ground's envelope; `jobs/streams.py` answers through this name too.
+_envelope = envelope_response
 
 
 def _view_if_settled(*, user_id: int, api_key: JobApiKey, job_id: str) -> tuple[bool, dict[str, Any]]:
