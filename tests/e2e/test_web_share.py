@@ -134,7 +134,7 @@ def test_a_logged_out_browser_replays_a_shared_task_and_reaches_nothing_else(
     stranger.on("request", lambda r: api_calls.append(r.url) if "/api/" in r.url else None)
     stranger.goto(url)
 
-    expect(stranger.get_by_test_id("shared-title")).to_have_text("High tide in Hamburg")
+    expect(stranger.get_by_test_id("chat-title")).to_have_text("High tide in Hamburg")
     expect(stranger.get_by_test_id("message-assistant")).to_contain_text("High tide is at 06:12.")
     expect(stranger.get_by_test_id("share-expires")).to_be_visible()
     user_message = stranger.get_by_test_id("message-user")

@@ -75,7 +75,7 @@ describe('SharedView replay', () => {
 
     const wrapper = await mountShared()
 
-    expect(wrapper.get('[data-testid="shared-title"]').text()).toBe('Tides')
+    expect(wrapper.get('[data-testid="chat-title"]').text()).toBe('Tides')
     expect(shown(wrapper)).toEqual(['message-user', 'tool-row', 'message-assistant'])
     expect(wrapper.get('[data-testid="replay-position"]').text()).toBe('7/7')
     expect(wrapper.get('[data-testid="replay-time"]').text()).toBe('0:42 / 0:42')
