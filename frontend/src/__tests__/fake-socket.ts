@@ -1,4 +1,7 @@
 /** A scriptable stand-in for WebSocket (tests only). */
+import { createPinia, setActivePinia } from 'pinia'
+import { vi } from 'vitest'
+
 import type { SocketLike } from '@/lib/reconnecting-socket'
 
 export class FakeSocket implements SocketLike {
@@ -44,3 +47,12 @@ export class FakeSocket implements SocketLike {
 }
 
 export const fakeSocketFactory = (url: string): FakeSocket => new FakeSocket(url)
+
+/** Where a socket composable's test starts: signed in, fresh stores, fake timers, no socket yet. */
+export function startSignedInWithFakeSockets(): void {
+  vi.useFakeTimers()
+  localStorage.clear()
+  localStorage.setItem('anker.signed_in', '1')
+  setActivePinia(createPinia())
+  FakeSocket.reset()
+}

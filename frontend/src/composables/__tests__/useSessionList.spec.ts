@@ -1,8 +1,7 @@
-import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope } from 'vue'
 
-import { FakeSocket, fakeSocketFactory } from '@/__tests__/fake-socket'
+import { FakeSocket, fakeSocketFactory, startSignedInWithFakeSockets } from '@/__tests__/fake-socket'
 import { useSessionList } from '@/composables/useSessionList'
 import { useSessionsStore } from '@/stores/sessions'
 import type { SessionItem } from '@/types/api'
@@ -22,11 +21,7 @@ function item(id: string, at: number, overrides: Partial<SessionItem> = {}): Ses
 
 describe('useSessionList', () => {
   beforeEach(() => {
-    vi.useFakeTimers()
-    localStorage.clear()
-    localStorage.setItem('anker.signed_in', '1')
-    setActivePinia(createPinia())
-    FakeSocket.reset()
+    startSignedInWithFakeSockets()
     // The REST preload never answers here; the socket is the source under test.
     vi.stubGlobal('fetch', vi.fn(() => new Promise<Response>(() => {})))
   })

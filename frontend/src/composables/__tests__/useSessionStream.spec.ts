@@ -1,9 +1,8 @@
-import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope, nextTick, ref } from 'vue'
 
 import * as ev from '@/__tests__/events'
-import { FakeSocket, fakeSocketFactory } from '@/__tests__/fake-socket'
+import { FakeSocket, fakeSocketFactory, startSignedInWithFakeSockets } from '@/__tests__/fake-socket'
 import { useSessionStream } from '@/composables/useSessionStream'
 import type { MessageItem } from '@/lib/timeline'
 import { backoffDelay } from '@/lib/reconnecting-socket'
@@ -15,11 +14,7 @@ function query(url: string): Record<string, string> {
 
 describe('useSessionStream', () => {
   beforeEach(() => {
-    vi.useFakeTimers()
-    localStorage.clear()
-    localStorage.setItem('anker.signed_in', '1')
-    setActivePinia(createPinia())
-    FakeSocket.reset()
+    startSignedInWithFakeSockets()
   })
   afterEach(() => {
     vi.useRealTimers()
