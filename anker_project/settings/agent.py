@@ -56,7 +56,7 @@ SANDBOX_POOL_SIZE = env.int("SANDBOX_POOL_SIZE", default=0)
 # stays, and the next turn wakes it. 0 disables. Swept every SANDBOX_IDLE_SWEEP_SECONDS by beat.
 SANDBOX_IDLE_STOP_MINUTES = env.float("SANDBOX_IDLE_STOP_MINUTES", default=0.5)
 
-# Agent mode (agents/agent.py, agents/tools/).
+# Agent mode (agents/agent/, agents/tools/).
 AGENT_CONTEXT_TOKENS = env.int("AGENT_CONTEXT_TOKENS", default=32000)  # memory is compacted to fit this
 AGENT_TOOL_OUTPUT_CHARS = env.int("AGENT_TOOL_OUTPUT_CHARS", default=8000)  # per tool result given to the model
 AGENT_BROWSER_TEXT_CHARS = env.int("AGENT_BROWSER_TEXT_CHARS", default=6000)
