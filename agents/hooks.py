@@ -5,7 +5,7 @@ has to learn when its turn ends, and a job's turn resumes on the job's queue. So
 above register plain functions here from their `AppConfig.ready()`, and `agents` calls
 whatever is registered:
 
-- `turn_end_hooks`: called once at every turn's end (`agents.services._finish`), after the
+- `turn_end_hooks`: called once at every turn's end (`agents.services.finish._finish`), after the
   terminal event is published, with `turn_id` and the turn's final `status`. A hook is
   synchronous and runs in the worker that ended the turn; it may call down into
   `agents.services` (e.g. start the job's next turn) but must not end the same turn again.

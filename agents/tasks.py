@@ -7,7 +7,8 @@ from celery.app.task import Task
 from celery.signals import worker_shutting_down
 
 from .runtime import worker_drain
-from .services import SessionBusyError, turn_run, turns_requeue_lost, turns_watchdog
+from .services.run import SessionBusyError, turn_run
+from .services.watchdog import turns_requeue_lost, turns_watchdog
 
 BUSY_RETRY_SECONDS = 1.0
 BUSY_MAX_RETRIES = 3600
