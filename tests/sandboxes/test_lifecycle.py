@@ -239,12 +239,14 @@ def test_a_sandbox_whose_starter_died_mid_start_is_replaced_not_waited_on_foreve
     """A worker killed while it started the session's sandbox leaves a `provisioning` row and a
     running instance. The turn's resume on another worker waits out the start timeout (plus the
     grace), then marks that sandbox failed, removes its instance and starts a new one."""
-    settings.SANDBOX_START_TIMEOUT_SECONDS = 2
+    # Long enough for the replacement to start on a loaded machine; the orphan's age below makes
+    # the wait for it short all the same.
+    settings.SANDBOX_START_TIMEOUT_SECONDS = 20
     session_id = new_session(alice).id
     orphan = Sandbox.objects.create(backend="local", session_id=session_id, status=SandboxStatus.PROVISIONING)
     get_backend("local").create(str(orphan.pk))  # what the dead worker got as far as
     # It was started long enough ago that the grace is all but over: the test waits ~1 s.
-    Sandbox.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(seconds=2 + 29))
+    Sandbox.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(seconds=20 + 29))
 
     started = time.monotonic()
     handle = sandbox_acquire(session_id=session_id)
