@@ -14,6 +14,7 @@ from django.utils import timezone
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from sandboxes.hibernation import sandbox_mark_idle
 from sandboxes.services import sandbox_touch
 from sessions.events import ApprovalRequest, Event
 from sessions.publisher import event_publish
@@ -133,6 +134,16 @@ class Heartbeat:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self.sandbox_session_id:
+            self._sandbox_idle(self.sandbox_session_id)
+
+    @staticmethod
+    def _sandbox_idle(session_id: str) -> None:
+        """The turn is done with its sandbox: it hibernates once idle (its timer starts now)."""
+        try:
+            sandbox_mark_idle(session_id=session_id)
+        except Exception:  # beat's safety-net sweep hibernates it later
+            logger.warning("could not arm the idle timer of session %s's sandbox", session_id, exc_info=True)
 
     def _keep_lock(self) -> None:
         interval = settings.TURN_HEARTBEAT_SECONDS

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from anker_project.principal import Principal, scope_principal
 
+from .hibernation import sandbox_mark_idle
 from .rfb import RfbProtocolError, ViewOnlyFilter
 from .services import sandbox_touch
 from .tickets import TicketRefused, VncGrant, vnc_ticket_redeem
@@ -69,6 +70,11 @@ def keep_awake_interval() -> float:
 @database_sync_to_async
 def _touch(session_id: str) -> None:
     sandbox_touch(session_id=session_id)
+
+
+@database_sync_to_async
+def _mark_idle(session_id: str) -> None:
+    sandbox_mark_idle(session_id=session_id)
 
 
 class SandboxVncConsumer(AsyncWebsocketConsumer):
@@ -138,6 +144,10 @@ class SandboxVncConsumer(AsyncWebsocketConsumer):
             self.keep_awake.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.keep_awake
+            try:  # nobody watches any more: the sandbox's idle timer starts now
+                await _mark_idle(self.scope["url_route"]["kwargs"]["session_id"])
+            except Exception:  # beat's safety-net sweep hibernates it later
+                logger.warning("VNC: could not arm the sandbox's idle timer", exc_info=True)
         if self.pump is not None:
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -296,10 +296,18 @@ def sandbox_give_back(leased: Leased) -> None:
 
 
 def _wait_while_passing(sandbox_id: str) -> None:
-    """Wait while another caller starts, wakes or hibernates the sandbox."""
+    """Wait while another caller wakes or hibernates the sandbox. One whose passage outlived its
+    timeout lost its worker (killed mid-wake, a turn now resumed here): it is recovered
+    (hibernated again, workspace kept) and the caller's next look wakes it."""
+    from .hibernation import passage_timeout, sandbox_recover
+
     deadline = time.monotonic() + settings.SANDBOX_START_TIMEOUT_SECONDS + 5
     while time.monotonic() < deadline:
-        if not Sandbox.objects.filter(pk=sandbox_id, status__in=PASSING_STATUSES).exists():
+        passing = Sandbox.objects.filter(pk=sandbox_id, status__in=PASSING_STATUSES).values_list("updated_at").first()
+        if passing is None:
+            return
+        if passing[0] < timezone.now() - passage_timeout():
+            sandbox_recover(sandbox_id=sandbox_id)
             return
         time.sleep(PROVISION_POLL_SECONDS)
 
@@ -362,9 +370,10 @@ def sandbox_mark_failed(*, sandbox_id: str, error: str) -> bool:
 
 
 def sandboxes_reap() -> dict[str, int]:
-    """Destroy expired leases, fail sandboxes whose instance vanished or never started,
-    and remove every instance of ours (our prefix / directory) the DB does not hold live."""
-    counts = {"expired": 0, "vanished": 0, "stale": 0, "orphans": 0}
+    """Destroy expired leases, fail sandboxes whose instance vanished or never started, recover
+    those stuck waking or hibernating, and remove every instance of ours (our prefix / directory)
+    the DB does not hold live."""
+    counts = {"expired": 0, "vanished": 0, "stale": 0, "recovered": 0, "orphans": 0}
     now = timezone.now()
     leased = (SandboxStatus.IN_USE, SandboxStatus.HIBERNATED)  # a hibernated workspace is kept as long as a lease
     for sandbox in Sandbox.objects.filter(status__in=leased, lease_expires_at__lt=now):
@@ -382,10 +391,11 @@ def sandboxes_reap() -> dict[str, int]:
     stale_before = now - timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS + 60)
     for sandbox in Sandbox.objects.filter(status=SandboxStatus.PROVISIONING, created_at__lt=stale_before):
         counts["stale"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished starting")
-    # Hibernating and waking stamp updated_at: one stuck past the start timeout lost its worker.
-    passing = (SandboxStatus.HIBERNATING, SandboxStatus.WAKING)
-    for sandbox in Sandbox.objects.filter(status__in=passing, updated_at__lt=stale_before):
-        counts["stale"] += sandbox_mark_failed(sandbox_id=str(sandbox.pk), error="it never finished waking or stopping")
+    # Hibernating and waking stamp updated_at: one stuck past its timeout lost its worker; it is
+    # hibernated again, workspace kept.
+    from .hibernation import sandboxes_recover_passages
+
+    counts["recovered"] = sandboxes_recover_passages()
     Sandbox.objects.filter(status=SandboxStatus.STOPPING, updated_at__lt=now - STALE_STOPPING).update(
         status=SandboxStatus.STOPPED, stopped_at=now
     )  # their instances, if any, are orphans removed below

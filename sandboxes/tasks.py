@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .hibernation import sandboxes_hibernate_idle
+from .hibernation import sandbox_hibernate_if_idle, sandboxes_hibernate_idle
 from .services import sandbox_create, sandbox_destroy, sandbox_pool_refill, sandboxes_reap
 
 
@@ -13,7 +13,14 @@ def reap() -> dict[str, int]:
 
 @shared_task(name="sandboxes.hibernate_idle")
 def hibernate_idle() -> int:
+    """Beat's safety net (every SANDBOX_IDLE_SWEEP_SECONDS): the idle timers do the work."""
     return sandboxes_hibernate_idle()
+
+
+@shared_task(name="sandboxes.hibernate_if_idle")
+def hibernate_if_idle(sandbox_id: str, lease: str) -> bool:
+    """A sandbox's idle timer (armed by `sandbox_mark_idle`, idempotent)."""
+    return sandbox_hibernate_if_idle(sandbox_id=sandbox_id, lease=lease)
 
 
 @shared_task(name="sandboxes.pool_refill")

@@ -53,7 +53,8 @@ SANDBOX_TTL_MINUTES = env.int("SANDBOX_TTL_MINUTES", default=30)
 SANDBOX_NETWORK = env.str("SANDBOX_NETWORK", default="") or "anker-sandboxes"
 SANDBOX_POOL_SIZE = env.int("SANDBOX_POOL_SIZE", default=0)
 # A leased sandbox idle this long hibernates: its processes stop (the desktop too), its workspace
-# stays, and the next turn wakes it. 0 disables. Swept every SANDBOX_IDLE_SWEEP_SECONDS by beat.
+# stays, and the next turn wakes it. 0 disables. A timer per sandbox, armed when its session stops
+# using it; beat's sweep (SANDBOX_IDLE_SWEEP_SECONDS) is the safety net.
 SANDBOX_IDLE_STOP_MINUTES = env.float("SANDBOX_IDLE_STOP_MINUTES", default=0.5)
 
 # Agent mode (agents/agent/, agents/tools/).

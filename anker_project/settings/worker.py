@@ -28,8 +28,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # watchdog below usually resumes it sooner.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
-# How often beat hibernates idle sandboxes (SANDBOX_IDLE_STOP_MINUTES, settings/agent.py).
-SANDBOX_IDLE_SWEEP_SECONDS = env.float("SANDBOX_IDLE_SWEEP_SECONDS", default=15.0)
+# Idle sandboxes hibernate on a timer each (sandboxes/hibernation.py, SANDBOX_IDLE_STOP_MINUTES in
+# settings/agent.py); beat's sweep is a slow safety net for a lost timer and a passage a dead
+# worker left half done.
+SANDBOX_IDLE_SWEEP_SECONDS = env.float("SANDBOX_IDLE_SWEEP_SECONDS", default=300.0)
 CELERY_BEAT_SCHEDULE = {
     "turn-watchdog": {"task": "agents.turn_watchdog", "schedule": env.float("TURN_WATCHDOG_SECONDS", default=30.0)},
     "sandbox-reaper": {"task": "sandboxes.reap", "schedule": 60.0},

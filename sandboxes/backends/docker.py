@@ -47,10 +47,16 @@ LABEL_NETWORK = "anker.sandbox-network"
 TOOL_API_PORT = 8080
 IMAGE_HOME = "/home/ubuntu"
 ENGINE_TIMEOUT_SECONDS = 30
-# Hibernation is `docker stop` (not `docker pause`): a stopped container frees its memory and
-# keeps its filesystem; a paused one keeps every page. tini passes SIGTERM to supervisord.
+# Hibernation ends every process of the sandbox but tini and the image's keeper shell
+# (anker-hibernate, by `docker exec`), then pauses what is left (two idle processes, well under a
+# MiB): the container keeps its files, its address and its sealed network namespace, so a wake is
+# an unpause and one `docker exec` of anker-wake (supervisord, then the tool API) — no new
+# container start, no new seal. A container that is not there to pause (an image without
+# anker-hibernate) is `docker stop`ped instead, and woken with `docker start` and a new seal.
 STOP_GRACE_SECONDS = 2
 SEAL_COMMAND = "/opt/anker/bin/anker-seal"
+HIBERNATE_COMMAND = "/opt/anker/bin/anker-hibernate"
+WAKE_COMMAND = "/opt/anker/bin/anker-wake"
 BUILD_HINT = "build it on this host with: SANDBOX_IMAGE={image} sandbox-image/build.sh"
 
 _client_lock = threading.Lock()
@@ -179,6 +185,14 @@ def _proxy_env(proxy: tuple[str, int] | None) -> dict[str, str]:
     }
 
 
+def _created_proxy(env: dict[str, str]) -> tuple[str, int] | None:
+    """The egress proxy a container was created with (its environment is fixed at create time)."""
+    if not env.get("http_proxy"):
+        return None
+    url = urlsplit(env["http_proxy"])
+    return str(url.hostname), int(url.port or 80)
+
+
 class DockerBackend:
     name = "docker"
 
@@ -246,7 +260,8 @@ class DockerBackend:
             self.destroy(sandbox_id)
             raise SandboxStartError(f"docker could not start the sandbox: {exc}") from exc
         try:
-            endpoint = self._endpoint(container, network, token, sealed_for=proxy)
+            endpoint = self._endpoint(container, network, token, proxy=proxy, fresh=True)
+            self._seal(container, proxy)
             wait_until_ready(
                 endpoint,
                 timeout=settings.SANDBOX_START_TIMEOUT_SECONDS,
@@ -258,16 +273,18 @@ class DockerBackend:
         return endpoint
 
     def _endpoint(
-        self, container: Container, network: Network, token: str, *, sealed_for: tuple[str, int] | None
+        self, container: Container, network: Network, token: str, *, proxy: tuple[str, int] | None, fresh: bool = False
     ) -> SandboxEndpoint:
-        container.reload()
+        """Where the backend reaches the container: the address the engine gave it on `network`
+        (`fresh`: reloaded first, after a start that may have given it a new one)."""
+        if fresh:
+            container.reload()
         try:
             address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         except (KeyError, TypeError) as exc:
             raise SandboxStartError("the container has no address on the sandbox network (did it exit?)") from exc
         if not address:
             raise SandboxStartError("the container has no address on the sandbox network (did it exit?)")
-        self._seal(container, sealed_for)
         base = f"{address}:{TOOL_API_PORT}"
         return SandboxEndpoint(
             tool_api_url=f"http://{base}",
@@ -276,7 +293,7 @@ class DockerBackend:
             cdp_url=f"ws://{base}/cdp",
             vnc_ws_url=f"ws://{base}/vnc",
             home=IMAGE_HOME,
-            services=("x", "cdp", "vnc") + (("egress",) if sealed_for is not None else ()),
+            services=("x", "cdp", "vnc") + (("egress",) if proxy is not None else ()),
         )
 
     def _seal(self, container: Container, proxy: tuple[str, int] | None) -> None:
@@ -323,16 +340,36 @@ class DockerBackend:
                 raise
 
     def stop(self, sandbox_id: str) -> None:
-        """Hibernate: `docker stop` (its processes end, its filesystem stays, its memory is freed)."""
+        """Hibernate: end the sandbox's processes (anker-hibernate) and pause the container, whose
+        memory is then that of tini and the keeper shell; its files and sealed network stay. An
+        image without anker-hibernate gets `docker stop` (its memory freed, its network gone)."""
         container = self._find(sandbox_id)
-        if container is None:
+        if container is None or container.status != "running":
+            return  # gone, already paused (a stop that ran before), or stopped
+        try:
+            code, output = container.exec_run([HIBERNATE_COMMAND])
+        except NotFound:
             return
+        except APIError as exc:
+            raise SandboxStartError(f"docker could not stop the sandbox's processes: {exc}") from exc
+        if code == 0:
+            with contextlib.suppress(NotFound):
+                container.pause()
+            return
+        logger.info(
+            "sandbox %s: anker-hibernate failed (exit %s: %s); docker stop instead",
+            sandbox_id,
+            code,
+            bytes(output or b"").decode(errors="replace").strip()[-200:],
+        )
         with contextlib.suppress(NotFound):
             container.stop(timeout=STOP_GRACE_SECONDS)
 
     def start(self, sandbox_id: str) -> SandboxEndpoint:
-        """`docker start` the stopped container: same token and files, maybe a new address, and a
-        new network namespace, so it is sealed again before it is handed out."""
+        """Wake: a paused container is unpaused and its services started again with `docker exec`
+        (same token, address and sealed network; the desktop starts on demand, as in a new
+        sandbox). A stopped one (`docker stop` fallback, an engine restart) gets `docker start`
+        and, since that makes a new network namespace, a new seal before it is handed out."""
         container = self._find(sandbox_id)
         if container is None:
             raise SandboxStartError("its container is gone")
@@ -340,13 +377,18 @@ class DockerBackend:
         token = env.get("TOOLAPI_TOKEN", "")
         if not token:
             raise SandboxStartError("its container has no tool API token")
-        # The proxy its programs were configured with at create time (its environment is fixed).
-        proxy_url = urlsplit(env["http_proxy"]) if env.get("http_proxy") else None
-        proxy = (str(proxy_url.hostname), int(proxy_url.port or 80)) if proxy_url else None
         network = sandbox_network()
+        proxy = _created_proxy(env)
         try:
-            container.start()
-            endpoint = self._endpoint(container, network, token, sealed_for=proxy)
+            if container.status in ("paused", "running"):
+                if container.status == "paused":
+                    container.unpause()
+                container.exec_run([WAKE_COMMAND], detach=True)
+                endpoint = self._endpoint(container, network, token, proxy=proxy)
+            else:
+                container.start()
+                endpoint = self._endpoint(container, network, token, proxy=proxy, fresh=True)
+                self._seal(container, proxy)
         except DockerException as exc:
             raise SandboxStartError(f"docker could not start the sandbox again: {exc}") from exc
         wait_until_ready(
@@ -364,6 +406,7 @@ class DockerBackend:
         container = self._find(sandbox_id)
         if container is None:
             return InstanceState.MISSING
+        # Paused is hibernated: its processes ended before it was paused.
         return InstanceState.RUNNING if container.status == "running" else InstanceState.STOPPED
 
     def list(self) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,166 @@ def test_a_woken_docker_sandbox_is_sealed_again(docker_backend: str, alice: Any,
     assert "REFUSED" in run(handle, probe)
     assert sandbox_hibernate(sandbox_id=handle.sandbox_id)
 
+    assert get_backend("docker").container(handle.sandbox_id).status == "paused"  # type: ignore[attr-defined]
+
     woken = sandbox_acquire(session_id=session.id)
 
-    # A restarted container has a new network namespace: without a new seal the host would answer.
+    # Hibernated by a pause, it kept its network namespace and the seal on it.
     assert "REFUSED" in run(woken, probe)
+
+    # A container the engine stopped meanwhile (an engine restart; an image without
+    # anker-hibernate) is started again with a new network namespace: without a new seal the
+    # host would answer.
+    assert sandbox_hibernate(sandbox_id=handle.sandbox_id)
+    container = get_backend("docker").container(handle.sandbox_id)  # type: ignore[attr-defined]
+    container.unpause()
+    container.stop(timeout=1)
+    rewoken = sandbox_acquire(session_id=session.id)
+    assert rewoken.sandbox_id == handle.sandbox_id
+    assert "REFUSED" in run(rewoken, probe)
+
+
+def queued_timers() -> list[dict[str, Any]]:
+    """The idle timers waiting in the broker's `sandboxes` queue: {kwargs, eta}."""
+    import base64
+    import json
+
+    from anker_project.redis_client import get_redis
+
+    timers = []
+    for raw in reversed(get_redis().lrange("sandboxes", 0, -1)):
+        message = json.loads(raw)
+        if message["headers"]["task"] == "sandboxes.hibernate_if_idle":
+            kwargs = json.loads(base64.b64decode(message["body"]))[1]
+            timers.append({"kwargs": kwargs, "eta": message["headers"]["eta"]})
+    return timers
+
+
+@pytest.fixture
+def no_timers() -> Iterator[None]:
+    from anker_project.redis_client import get_redis
+
+    get_redis().delete("sandboxes")
+    yield
+    get_redis().delete("sandboxes")
+
+
+def test_a_sandbox_its_session_is_done_with_hibernates_on_its_own_timer(
+    backend: str, alice: Any, settings: Settings, no_timers: None
+) -> None:
+    from sandboxes.hibernation import sandbox_hibernate_if_idle, sandbox_mark_idle
+
+    settings.SANDBOX_IDLE_STOP_MINUTES = 0.5
+    session = Session.objects.create(owner=alice)
+    handle = sandbox_acquire(session_id=session.id)
+    run(handle, "echo still-here > kept.txt")
+
+    before = timezone.now()
+    assert sandbox_mark_idle(session_id=session.id)  # the turn ended
+
+    [timer] = queued_timers()
+    assert timer["kwargs"]["sandbox_id"] == handle.sandbox_id
+    assert datetime.fromisoformat(timer["eta"]) >= before + timedelta(seconds=29)  # due at the idle deadline
+    box = Sandbox.objects.get(pk=handle.sandbox_id)
+    assert datetime.fromisoformat(timer["kwargs"]["lease"]) == box.lease_expires_at
+    assert box.status == SandboxStatus.IN_USE
+
+    assert sandbox_hibernate_if_idle(**timer["kwargs"])  # the timer fires: nothing touched it
+
+    assert Sandbox.objects.get(pk=handle.sandbox_id).status == SandboxStatus.HIBERNATED
+    assert get_backend(backend).status(handle.sandbox_id) is InstanceState.STOPPED
+    woken = sandbox_acquire(session_id=session.id)
+    assert woken.sandbox_id == handle.sandbox_id and "still-here" in run(woken, "cat kept.txt")
+
+
+def test_an_idle_timer_leaves_a_sandbox_that_was_used_since(
+    local_backend: str, alice: Any, settings: Settings, no_timers: None
+) -> None:
+    from sandboxes.hibernation import sandbox_hibernate_if_idle, sandbox_mark_idle
+    from sandboxes.services import sandbox_touch
+
+    settings.SANDBOX_IDLE_STOP_MINUTES = 0.5
+    session = Session.objects.create(owner=alice)
+    handle = sandbox_acquire(session_id=session.id)
+    assert sandbox_mark_idle(session_id=session.id)
+    [timer] = queued_timers()
+
+    sandbox_touch(session_id=session.id)  # the next turn's heartbeat, before the timer is due
+
+    assert not sandbox_hibernate_if_idle(**timer["kwargs"])
+    assert Sandbox.objects.get(pk=handle.sandbox_id).status == SandboxStatus.IN_USE
+    assert get_backend("local").status(handle.sandbox_id) is InstanceState.RUNNING
+
+
+def test_no_timer_is_armed_with_hibernation_off_or_without_a_sandbox_in_use(
+    local_backend: str, alice: Any, settings: Settings, no_timers: None
+) -> None:
+    from sandboxes.hibernation import sandbox_mark_idle
+
+    settings.SANDBOX_IDLE_STOP_MINUTES = 0
+    session = Session.objects.create(owner=alice)
+    sandbox_acquire(session_id=session.id)
+    assert sandbox_mark_idle(session_id=session.id)  # the lease still runs from now
+    assert not sandbox_mark_idle(session_id=Session.objects.create(owner=alice).id)
+    assert queued_timers() == []
+
+
+def stuck(sandbox_id: str, status: str) -> None:
+    """Leave the row as a worker killed mid-passage does: in passage, stamped long ago."""
+    from sandboxes.hibernation import passage_timeout
+
+    Sandbox.objects.filter(pk=sandbox_id).update(
+        status=status, updated_at=timezone.now() - passage_timeout() - timedelta(seconds=1)
+    )
+
+
+def test_a_sandbox_left_half_woken_by_a_dead_worker_is_hibernated_again_and_wakes_whole(
+    backend: str, alice: Any
+) -> None:
+    session = Session.objects.create(owner=alice)
+    handle = sandbox_acquire(session_id=session.id)
+    run(handle, "echo still-here > kept.txt")
+    assert sandbox_hibernate(sandbox_id=handle.sandbox_id)
+    get_backend(backend).start(handle.sandbox_id)  # the dead worker got this far
+    stuck(handle.sandbox_id, SandboxStatus.WAKING)
+
+    assert sandboxes_reap()["recovered"] == 1
+
+    assert Sandbox.objects.get(pk=handle.sandbox_id).status == SandboxStatus.HIBERNATED
+    assert get_backend(backend).status(handle.sandbox_id) is InstanceState.STOPPED
+    woken = sandbox_acquire(session_id=session.id)
+    assert (woken.sandbox_id, woken.replaced) == (handle.sandbox_id, False)
+    assert "still-here" in run(woken, "cat kept.txt")
+
+
+def test_a_sandbox_left_half_stopped_by_a_dead_worker_is_stopped_by_the_sweep(local_backend: str, alice: Any) -> None:
+    session = Session.objects.create(owner=alice)
+    handle = sandbox_acquire(session_id=session.id)
+    run(handle, "echo still-here > kept.txt; nohup sleep 600 >/dev/null 2>&1 &")
+    under_way = sandbox_acquire(session_id=Session.objects.create(owner=alice).id)
+    stuck(handle.sandbox_id, SandboxStatus.HIBERNATING)  # killed before it stopped anything
+    Sandbox.objects.filter(pk=under_way.sandbox_id).update(status=SandboxStatus.HIBERNATING)  # just now
+
+    sandboxes_hibernate_idle()
+
+    assert Sandbox.objects.get(pk=handle.sandbox_id).status == SandboxStatus.HIBERNATED
+    base = Path(settings.SANDBOX_LOCAL_DIR) / handle.sandbox_id
+    assert not [p for p in jail_processes() if str(base).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert (base / "workspace" / "kept.txt").read_text() == "still-here\n"
+    # A passage still under way is its worker's: left alone.
+    assert Sandbox.objects.get(pk=under_way.sandbox_id).status == SandboxStatus.HIBERNATING
+    assert get_backend("local").status(under_way.sandbox_id) is InstanceState.RUNNING
+
+
+def test_the_resumed_turns_acquire_recovers_a_sandbox_stuck_waking_and_wakes_it(local_backend: str, alice: Any) -> None:
+    session = Session.objects.create(owner=alice)
+    handle = sandbox_acquire(session_id=session.id)
+    run(handle, "echo still-here > kept.txt")
+    assert sandbox_hibernate(sandbox_id=handle.sandbox_id)
+    stuck(handle.sandbox_id, SandboxStatus.WAKING)
+
+    woken = sandbox_acquire(session_id=session.id)
+
+    assert (woken.sandbox_id, woken.replaced) == (handle.sandbox_id, False)
+    assert Sandbox.objects.get(pk=handle.sandbox_id).status == SandboxStatus.IN_USE
+    assert "still-here" in run(woken, "cat kept.txt")

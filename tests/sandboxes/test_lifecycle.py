@@ -130,7 +130,7 @@ def test_an_expired_lease_is_destroyed_by_the_reaper_and_a_touched_one_is_kept(l
 
     counts = sandboxes_reap()
 
-    assert counts == {"expired": 1, "vanished": 0, "stale": 0, "orphans": 0}
+    assert counts == {"expired": 1, "vanished": 0, "stale": 0, "recovered": 0, "orphans": 0}
     assert Sandbox.objects.get(pk=idle_box.sandbox_id).status == SandboxStatus.STOPPED
     assert Sandbox.objects.get(pk=idle_box.sandbox_id).token == ""
     assert get_backend("local").status(idle_box.sandbox_id) is InstanceState.MISSING
@@ -163,7 +163,7 @@ def test_a_container_killed_behind_our_back_is_detected_by_the_reaper_and_replac
     old = sandbox_acquire(session_id=session_id)
     engine().containers.get(_name(old.sandbox_id)).kill()
 
-    assert sandboxes_reap() == {"expired": 0, "vanished": 1, "stale": 0, "orphans": 0}
+    assert sandboxes_reap() == {"expired": 0, "vanished": 1, "stale": 0, "recovered": 0, "orphans": 0}
     assert Sandbox.objects.get(pk=old.sandbox_id).status == SandboxStatus.FAILED
     assert get_backend("docker").status(old.sandbox_id) is InstanceState.MISSING  # remains removed
 
@@ -186,7 +186,7 @@ def test_the_reaper_removes_a_labelled_container_the_db_does_not_know(docker_bac
     get_backend("docker").create(orphan)
     assert get_backend("docker").list() == [orphan]
 
-    assert sandboxes_reap() == {"expired": 0, "vanished": 0, "stale": 0, "orphans": 1}
+    assert sandboxes_reap() == {"expired": 0, "vanished": 0, "stale": 0, "recovered": 0, "orphans": 1}
     assert get_backend("docker").list() == []
     assert Sandbox.objects.count() == 0
 
@@ -194,7 +194,7 @@ def test_the_reaper_removes_a_labelled_container_the_db_does_not_know(docker_bac
 def test_the_reaper_removes_a_jail_the_db_does_not_know(local_backend: str) -> None:
     orphan = str(uuid.uuid4())
     get_backend("local").create(orphan)
-    assert sandboxes_reap() == {"expired": 0, "vanished": 0, "stale": 0, "orphans": 1}
+    assert sandboxes_reap() == {"expired": 0, "vanished": 0, "stale": 0, "recovered": 0, "orphans": 1}
     assert get_backend("local").list() == []
 
 
