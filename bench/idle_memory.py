@@ -7,13 +7,14 @@ their processes' memory (PSS: shared pages counted once) is printed for
 - before: the desktop started with the sandbox (Xvfb, Chromium, x11vnc; reproduced by opening
   the live view right after the sandbox starts, which is exactly what ran before), no hibernation;
 - desktop on demand, no hibernation: shell-only tasks (the desktop never starts);
-- after: desktop on demand and hibernation at its defaults (SANDBOX_IDLE_STOP_MINUTES,
-  swept every SANDBOX_IDLE_SWEEP_SECONDS by the same function beat runs), for tasks that
-  used the browser (their desktop was started) — the worst case.
+- after: desktop on demand and hibernation at its defaults (SANDBOX_IDLE_STOP_MINUTES): each
+  task's end arms its sandbox's idle timer (`sandbox_mark_idle`, as a turn's heartbeat does),
+  and the timer's function runs when it is due, as a worker would run the task — for tasks
+  that used the browser (their desktop was started), the worst case.
 
-All three groups sit side by side through the same minute; the sweep runs for all of them, and
-the first two keep their sandboxes awake the way an operator would, with the admin's extended
-lease (an extended lease is not idle). Runs with private Redis/Mongo/SQLite (BenchStack) and a
+All three groups sit side by side through the same minute; beat's safety-net sweep runs for all
+of them at the end, and the first two keep their sandboxes awake the way an operator would,
+with the admin's extended lease (an extended lease is not idle). Runs with private Redis/Mongo/SQLite (BenchStack) and a
 private directory and name prefix. Skipped with a note when the host lacks bubblewrap or the
 desktop's programs.
 """
@@ -54,7 +55,7 @@ def body(stack: BenchStack) -> bool:
 
     from bench._memory import sandbox_memory_bytes
     from sandboxes.backends import get_backend
-    from sandboxes.hibernation import sandboxes_hibernate_idle
+    from sandboxes.hibernation import sandbox_hibernate_if_idle, sandbox_mark_idle, sandboxes_hibernate_idle
     from sandboxes.models import Sandbox
     from sandboxes.services import sandbox_acquire, sandbox_destroy, sandbox_extend_lease
     from sessions.models import Session
@@ -65,6 +66,7 @@ def body(stack: BenchStack) -> bool:
         return True
     backend = get_backend("local")
     groups: dict[str, list[Any]] = {}
+    timers: list[tuple[float, str, str]] = []  # (due, sandbox id, lease): what a worker would run
     for label, eager, awake in (
         ("before (desktop with the sandbox, no hibernation)", True, True),
         ("desktop on demand, no hibernation (shell-only tasks)", False, True),
@@ -81,13 +83,20 @@ def body(stack: BenchStack) -> bool:
             handle.tool_api.close()
             if awake:
                 sandbox_extend_lease(sandbox_id=handle.sandbox_id, minutes=60)
+            else:  # the task ended: its idle timer starts
+                sandbox_mark_idle(session_id=str(session.pk))
+                lease = Sandbox.objects.get(pk=handle.sandbox_id).lease_expires_at
+                due = time.monotonic() + settings.SANDBOX_IDLE_STOP_MINUTES * 60
+                timers.append((due, handle.sandbox_id, lease.isoformat()))
             handles.append(handle)
         groups[label] = handles
     ended = time.monotonic()
     hibernated = 0
-    while time.monotonic() < ended + SETTLE_SECONDS:  # beat's sweep, at beat's interval
-        hibernated += sandboxes_hibernate_idle()
-        time.sleep(min(settings.SANDBOX_IDLE_SWEEP_SECONDS, max(0.0, ended + SETTLE_SECONDS - time.monotonic())))
+    for due, sandbox_id, lease in sorted(timers):  # the idle timers, each when it is due
+        time.sleep(max(0.0, due - time.monotonic()))
+        hibernated += sandbox_hibernate_if_idle(sandbox_id=sandbox_id, lease=lease)
+    time.sleep(max(0.0, ended + SETTLE_SECONDS - time.monotonic()))
+    hibernated += sandboxes_hibernate_idle()  # beat's safety net finds nothing left to do
     results: dict[str, int] = {}
     for label, handles in groups.items():
         total = sum(sandbox_memory_bytes(backend, h.sandbox_id) or 0 for h in handles)
@@ -97,8 +106,8 @@ def body(stack: BenchStack) -> bool:
             f"{total / 2**20:.0f} MiB in all ({total / TASKS / 2**20:.0f} MiB each)"
         )
     print(
-        f"hibernation: SANDBOX_IDLE_STOP_MINUTES={settings.SANDBOX_IDLE_STOP_MINUTES:g}, "
-        f"sweep every {settings.SANDBOX_IDLE_SWEEP_SECONDS:g} s; {hibernated} sandbox(es) hibernated"
+        f"hibernation: SANDBOX_IDLE_STOP_MINUTES={settings.SANDBOX_IDLE_STOP_MINUTES:g}, a timer per "
+        f"sandbox; {hibernated} sandbox(es) hibernated"
     )
     for handles in groups.values():
         for h in handles:

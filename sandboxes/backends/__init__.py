@@ -108,6 +108,10 @@ def get_backend(name: str | None = None) -> SandboxBackend:
     raise ValueError(f"SANDBOX_BACKEND must be docker or local, not {name!r}")
 
 
+# A refused connection is answered at once: poll often, a wake waits for nothing else.
+READY_POLL_SECONDS = 0.05
+
+
 def wait_until_ready(
     endpoint: SandboxEndpoint, *, timeout: float, alive: typing.Callable[[], bool]
 ) -> dict[str, object]:
@@ -130,5 +134,5 @@ def wait_until_ready(
                 last = exc.message
             if not alive():
                 raise SandboxStartError(f"the sandbox exited while starting ({last})")
-            time.sleep(0.1)
+            time.sleep(READY_POLL_SECONDS)
     raise SandboxStartError(f"the sandbox was not ready within {timeout:g} s ({last})")
