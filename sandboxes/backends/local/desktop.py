@@ -96,13 +96,14 @@ def desktop_summary() -> str:
 def desktop_start(argv: list[str], env: dict[str, str], run_dir: Path, python: str, desktop: dict[str, str]) -> None:
     """End a jail's `argv` with the desktop and add its `env`: supervisord runs the tool API
     beside Xvfb, Chromium, x11vnc, websockify and the two socket bridges, and restarts
-    whichever dies."""
+    whichever dies. anker-supervisord starts the tool API at once (plain supervisord waits a
+    second first): a new or woken jail is ready as soon as one without the desktop."""
     source = Path(settings.SANDBOX_TOOLAPI_SOURCE)
     (run_dir / "logs").mkdir(exist_ok=True)
     argv += [
         "--ro-bind", str(source / "rootfs" / "opt" / "anker" / "bin"), "/opt/anker/bin",
         "--ro-bind", str(source / "local" / "supervisord.conf"), "/opt/anker/supervisord.conf",
-        python, "-m", "supervisor.supervisord", "--nodaemon", "--configuration", "/opt/anker/supervisord.conf",
+        python, "/opt/anker/bin/anker-supervisord", "--nodaemon", "--configuration", "/opt/anker/supervisord.conf",
     ]  # fmt: skip
     env.update(JAIL_DESKTOP_ENV, TOOLAPI_PYTHON=python, CHROME_EXTRA_FLAGS=CHROME_NO_NETWORK_FLAGS, **desktop)
     env["TOOLAPI_LIMITS"] = "".join(f"{arg} " for arg in jail_limits.inner_argv())  # not Chromium's
