@@ -14,6 +14,7 @@ subscribes, then reads the log, cannot miss an event stored after that read.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -22,7 +23,6 @@ from typing import Any
 
 from django.conf import settings
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from .live import session_channel
 
@@ -59,56 +59,82 @@ class Subscription:
 
 
 class SessionHub:
+    """Readers subscribe and unsubscribe with plain bookkeeping; the hub's own tasks talk to Redis.
+
+    A reader's task never awaits a redis-py command: on Python 3.11, redis-py sends with
+    `asyncio.wait_for`, which returns normally when the caller is cancelled just as the send
+    completes, swallowing the cancellation. A reader cancelled at that moment (its client gone,
+    its deadline passed) would then keep streaming for the rest of the turn. So SUBSCRIBE and
+    UNSUBSCRIBE are queued to one command task, which sends them in order, and a reader only
+    awaits the confirmation future (through `shield`, which always delivers a cancellation).
+    """
+
     def __init__(self) -> None:
         self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, health_check_interval=30)
         self._pubsub = self._redis.pubsub()
         self._readers: dict[str, set[Subscription]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
-        self._lock = asyncio.Lock()
+        # Subscribe acks still due per channel: a channel unsubscribed and subscribed again
+        # is confirmed by its last SUBSCRIBE's ack, not by an earlier one still on the wire.
+        self._acks_due: dict[str, int] = {}
+        self._commands: collections.deque[tuple[str, str]] = collections.deque()
+        self._commander: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._cleanups: set[asyncio.Future[None]] = set()
 
     async def subscribe(self, session_id: str) -> Subscription:
         channel = session_channel(session_id)
         sub = Subscription(self, channel)
-        async with self._lock:
-            readers = self._readers.setdefault(channel, set())
-            readers.add(sub)
-            confirmed = self._confirmed.get(channel)
-            if confirmed is None:
-                confirmed = self._confirmed[channel] = asyncio.get_running_loop().create_future()
-                try:
-                    await self._pubsub.subscribe(channel)
-                except BaseException:
-                    readers.discard(sub)
-                    self._confirmed.pop(channel, None)
-                    raise
-                if self._task is None or self._task.done():
-                    self._task = asyncio.create_task(self._dispatch(), name="session-hub")
+        self._readers.setdefault(channel, set()).add(sub)
+        confirmed = self._confirmed.get(channel)
+        if confirmed is None:
+            confirmed = self._confirmed[channel] = asyncio.get_running_loop().create_future()
+            self._command("subscribe", channel)
         try:
             async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
                 await asyncio.shield(confirmed)
         except BaseException:
-            # Cancelled (the reader went away) or never confirmed: leave nothing behind. Not
-            # awaited here, as a cancelled task must not wait on the network.
-            cleanup = asyncio.ensure_future(self.unsubscribe(sub))
-            self._cleanups.add(cleanup)
-            cleanup.add_done_callback(self._cleanups.discard)
+            # Cancelled (the reader went away), never confirmed or refused: leave nothing behind.
+            self._drop(sub)
             raise
         return sub
 
     async def unsubscribe(self, sub: Subscription) -> None:
-        async with self._lock:
-            readers = self._readers.get(sub.channel)
-            if readers is None or sub not in readers:
-                return
-            readers.discard(sub)
-            if readers:
-                return
-            del self._readers[sub.channel]
-            self._confirmed.pop(sub.channel, None)
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(sub.channel)
+        self._drop(sub)
+
+    def _drop(self, sub: Subscription) -> None:
+        readers = self._readers.get(sub.channel)
+        if readers is None or sub not in readers:
+            return
+        readers.discard(sub)
+        if readers:
+            return
+        del self._readers[sub.channel]
+        self._confirmed.pop(sub.channel, None)
+        self._command("unsubscribe", sub.channel)
+
+    def _command(self, kind: str, channel: str) -> None:
+        self._commands.append((kind, channel))
+        if self._commander is None or self._commander.done():
+            self._commander = asyncio.create_task(self._send_commands(), name="session-hub-commands")
+
+    async def _send_commands(self) -> None:
+        """Send the queued commands in order; exits when the queue is empty."""
+        while self._commands:
+            kind, channel = self._commands.popleft()
+            if kind == "subscribe":
+                self._acks_due[channel] = self._acks_due.get(channel, 0) + 1  # before the ack can arrive
+                try:
+                    await self._pubsub.subscribe(channel)
+                except Exception as exc:  # Redis unreachable: the channel's readers are told
+                    self._ack(channel, error=exc)
+                    continue
+                if self._task is None or self._task.done():
+                    self._task = asyncio.create_task(self._dispatch(), name="session-hub")
+            else:
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except Exception:  # a dropped connection ends every subscription anyway
+                    logger.debug("could not unsubscribe from %s", channel, exc_info=True)
 
     async def _dispatch(self) -> None:
         while True:
@@ -121,6 +147,7 @@ class SessionHub:
                 # call; what was published meanwhile is in the log.
                 logger.warning("session hub lost its Redis connection; readers resync from the log", exc_info=True)
                 await asyncio.sleep(0.5)
+                self._acks_due.clear()  # acks of what was sent before are lost; redis-py re-subscribes
                 self._resync_all()
                 continue
             if message is None:
@@ -135,9 +162,7 @@ class SessionHub:
         if isinstance(channel, bytes):
             channel = channel.decode()
         if kind == "subscribe":
-            confirmed = self._confirmed.get(str(channel))
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
+            self._ack(str(channel))
             return
         if kind != "message":
             return
@@ -151,6 +176,24 @@ class SessionHub:
             return
         for sub in readers:
             sub.offer(event)
+
+    def _ack(self, channel: str, *, error: Exception | None = None) -> None:
+        """A SUBSCRIBE of `channel` was acknowledged (or failed): confirm its readers once the
+        last one sent is."""
+        due = self._acks_due.get(channel, 0) - 1
+        if due > 0:
+            self._acks_due[channel] = due
+            return
+        self._acks_due.pop(channel, None)
+        confirmed = self._confirmed.get(channel)
+        if confirmed is None or confirmed.done():
+            return
+        if error is None:
+            confirmed.set_result(None)
+        else:
+            del self._confirmed[channel]  # the next reader tries again
+            confirmed.set_exception(error)
+            confirmed.exception()  # retrieved: a reader cancelled meanwhile must not make it "never retrieved"
 
     def _resync_all(self) -> None:
         for readers in self._readers.values():

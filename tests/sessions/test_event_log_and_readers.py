@@ -235,3 +235,24 @@ async def test_two_readers_see_the_same_sequence(session_id: str) -> None:
 
     assert [e["seq"] for e in seen_a] == list(range(1, 21))
     assert seen_a == seen_b
+
+
+async def test_a_reader_whose_deadline_passes_while_it_subscribes_always_stops(session_id: str) -> None:
+    # A reader's task is cancelled (its client went away, its deadline passed) at any moment,
+    # including just as its subscription is being sent to Redis: it must stop every time, not
+    # keep streaming. redis-py's sends could swallow that cancellation on Python 3.11.
+    async def read_until(deadline: float) -> None:
+        stream = session_events(session_id, 0)
+        try:
+            async with asyncio.timeout(deadline):
+                await anext(stream)  # nothing is published: only the deadline ends this
+        finally:
+            await stream.aclose()
+
+    for attempt in range(300):
+        reader = asyncio.create_task(read_until(0.0002 * (attempt % 10)))
+        done, _ = await asyncio.wait({reader}, timeout=3)
+        if not done:
+            reader.cancel()
+        assert done, f"attempt {attempt}: the deadline passed and the reader kept reading"
+        assert isinstance(reader.exception(), TimeoutError)
