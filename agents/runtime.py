@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import LockError
@@ -173,8 +173,13 @@ class Heartbeat:
         try:
             if not self.lock.acquire(blocking=False, token=self.lock.local.token):
                 return False
-            close_old_connections()
-            if Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING, resume_count=self.resume_count).exists():
+            try:
+                ours = Turn.objects.filter(
+                    pk=self.turn_id, status=TurnStatus.RUNNING, resume_count=self.resume_count
+                ).exists()
+            finally:
+                connection.close()  # this thread holds no connection between beats
+            if ours:
                 logger.warning("turn %s: its session lock expired while this worker stalled; taken back", self.turn_id)
                 return True
             self.lock.release()
@@ -192,16 +197,21 @@ class Heartbeat:
 
     def _stamp(self) -> None:
         """The database part of a beat. A failure (a database restarting, a dropped connection)
-        skips this beat only: the lock, renewed on its own thread, keeps the turn."""
+        skips this beat only: the lock, renewed on its own thread, keeps the turn.
+
+        The connection is closed after each beat: held between beats, every running turn kept a
+        database connection of its own besides its worker thread's, and a worker with 100 threads
+        on PostgreSQL ran out of connections ("too many clients")."""
         try:
-            close_old_connections()
-            Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:
-            logger.warning("could not stamp the heartbeat of turn %s", self.turn_id, exc_info=True)
-            connection.close()  # a broken connection is opened anew at the next beat
-            return
-        if self.sandbox_session_id:
-            self._renew_sandbox_lease(self.sandbox_session_id)
+            try:
+                Turn.objects.filter(pk=self.turn_id, status=TurnStatus.RUNNING).update(heartbeat_at=timezone.now())
+            except Exception:
+                logger.warning("could not stamp the heartbeat of turn %s", self.turn_id, exc_info=True)
+                return
+            if self.sandbox_session_id:
+                self._renew_sandbox_lease(self.sandbox_session_id)
+        finally:
+            connection.close()
 
     @staticmethod
     def _renew_sandbox_lease(session_id: str) -> None:
