@@ -1,5 +1,6 @@
 """The OpenAPI schema's naming: one component name per serializer, one security scheme per way
-to authenticate.
+to authenticate; and URLs routed method by method (`anker_project/routing.py`) documented as
+one path.
 
 The house style nests each operation's serializers in its view (`JobApi.Output`,
 `LoginApi.Input`); drf-spectacular names a component by the bare class name, so every `Input`
@@ -13,8 +14,11 @@ from typing import Any
 
 from django.urls import Resolver404, resolve
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+
+from .routing import MethodRouter
 
 
 class AnkerAutoSchema(AutoSchema):
@@ -31,6 +35,39 @@ class AnkerAutoSchema(AutoSchema):
         if len(parts) == 1:
             return parts[0]
         return parts[0].removesuffix("Api") + "".join(parts[1:])
+
+
+class AnkerEndpointEnumerator(EndpointEnumerator):
+    """Documents a URL routed with `anker_project.routing.methods` method by method, each from
+    its own view, as if one view served them all (same paths, methods and operation ids)."""
+
+    def should_include_endpoint(self, path: str, callback: Any) -> bool:
+        if isinstance(callback, MethodRouter):
+            include = super().should_include_endpoint
+            return all(include(path, view) for view in callback.method_views.values())
+        return bool(super().should_include_endpoint(path, callback))
+
+    def get_allowed_methods(self, callback: Any) -> list[str]:
+        if isinstance(callback, MethodRouter):
+            allowed = super().get_allowed_methods
+            return [method for view in callback.method_views.values() for method in allowed(view)]
+        return list(super().get_allowed_methods(callback))
+
+    def _get_api_endpoints(self, patterns: Any, prefix: str) -> list[tuple[str, str, str, Any]]:
+        return [
+            (path, regex, method, _view_of(callback, method))
+            for path, regex, method, callback in super()._get_api_endpoints(patterns, prefix)
+        ]
+
+
+class AnkerSchemaGenerator(SchemaGenerator):
+    endpoint_inspector_cls = AnkerEndpointEnumerator
+
+
+def _view_of(callback: Any, method: str) -> Any:
+    if isinstance(callback, MethodRouter):
+        return callback.method_views[method.lower()]
+    return callback
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]

@@ -44,6 +44,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Expands URLs routed with anker_project.routing.methods into one operation per view.
+    "DEFAULT_GENERATOR_CLASS": "anker_project.schema.AnkerSchemaGenerator",
     # Component names per view (`LoginApi.Input` → `LoginInput`), and every JSON success body
     # documented as the envelope it is (anker_project/schema.py).
     "POSTPROCESSING_HOOKS": [
