@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,14 +25,16 @@ class ModelItemSerializer(serializers.Serializer):
 
 
 class ModelListApi(APIView):
-    @extend_schema(
-        summary="The models a session or job may pick (MODEL_NAME, then LLM_MODELS)",
-        responses=inline_serializer(
-            "ModelList", {"models": ModelItemSerializer(many=True), "default": serializers.CharField()}
-        ),
-    )
+    class Output(serializers.Serializer):
+        models = ModelItemSerializer(many=True)
+        default = serializers.CharField()
+
+        class Meta:
+            ref_name = "ModelList"
+
+    @extend_schema(summary="The models a session or job may pick (MODEL_NAME, then LLM_MODELS)", responses=Output)
     def get(self, request: Request) -> Response:
-        return ok({"models": models_listing(), "default": default_model_name()})
+        return ok(self.Output({"models": models_listing(), "default": default_model_name()}).data)
 
 
 class SessionModelOutput(serializers.Serializer):
@@ -38,7 +42,20 @@ class SessionModelOutput(serializers.Serializer):
     default = serializers.BooleanField(help_text="true when the session uses the default model")
 
 
-class SessionModelApi(APIView):
+def _session_model(name: str) -> dict[str, Any]:
+    return SessionModelOutput({"model": name or default_model_name(), "default": not name}).data
+
+
+class SessionModelGetApi(APIView):
+    permission_classes = [IsPersonal]
+
+    @extend_schema(summary="The model this session uses", responses=SessionModelOutput)
+    def get(self, request: Request, session_id: str) -> Response:
+        session = session_get(principal=request_principal(request), session_id=session_id)
+        return ok(_session_model(session_model(session_id=session.id)))
+
+
+class SessionModelSetApi(APIView):
     permission_classes = [IsPersonal]
 
     class Input(serializers.Serializer):
@@ -46,11 +63,8 @@ class SessionModelApi(APIView):
             max_length=200, allow_blank=True, help_text="a name from GET /models; empty = the default model"
         )
 
-    @extend_schema(summary="The model this session uses", responses=SessionModelOutput)
-    def get(self, request: Request, session_id: str) -> Response:
-        session = session_get(principal=request_principal(request), session_id=session_id)
-        name = session_model(session_id=session.id)
-        return ok({"model": name or default_model_name(), "default": not name})
+        class Meta:
+            ref_name = "SessionModelInput"  # the schema's name before the split: clients keep it
 
     @extend_schema(
         summary="Pick the model for this session's next turns (422 for a model not offered)",
@@ -61,5 +75,4 @@ class SessionModelApi(APIView):
         session = session_get(principal=request_principal(request), session_id=session_id)
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
-        name = session_model_set(session_id=session.id, model=serializer.validated_data["model"])
-        return ok({"model": name or default_model_name(), "default": not name})
+        return ok(_session_model(session_model_set(session_id=session.id, model=serializer.validated_data["model"])))

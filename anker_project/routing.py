@@ -45,7 +45,8 @@ class MethodRouter:
             if method in views or (method == "head" and "get" in views) or method == "options"
         ]
         self.allow = ", ".join(allowed)
-        self.__name__ = "methods_" + "_".join(views)
+        # Django's URL resolver names a callback by its `__qualname__` (reverse() populates them).
+        self.__name__ = self.__qualname__ = "methods_" + "_".join(views)
 
     def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         method = (request.method or "").lower()

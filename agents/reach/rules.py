@@ -35,6 +35,13 @@ def tool_rules_check(rules: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def tool_rules_of_owner(*, owner_id: int | None) -> list[ToolRule]:
+    """The owner's rules (None: the global ones), in the table's order."""
+    if owner_id is None:
+        return list(ToolRule.objects.filter(owner__isnull=True))
+    return list(ToolRule.objects.filter(owner_id=owner_id))
+
+
 def tool_rules_set(*, owner_id: int, rules: Mapping[str, str]) -> None:
     """Replace the owner's rules with `rules`."""
     checked = tool_rules_check(rules)

@@ -92,6 +92,12 @@ def secret_names_check(*, owner_id: int, names: Sequence[str]) -> list[str]:
     return wanted
 
 
+def session_secret_names(*, session_id: str) -> list[str]:
+    """The secrets chosen for the session's sandbox (none chosen: an empty list)."""
+    reach = SessionReach.objects.filter(session_id=session_id).first()
+    return list(reach.secret_names) if reach else []
+
+
 def session_secrets_set(*, session_id: str, owner_id: int, names: Sequence[str]) -> list[str]:
     """Choose which of the owner's secrets the session's sandbox gets (from its next turn)."""
     checked = secret_names_check(owner_id=owner_id, names=names)
