@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,18 +43,15 @@ class SessionShellApi(APIView):
     class Input(serializers.Serializer):
         session_id = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,64}$", help_text="the shell's id")
 
-    @extend_schema(
-        summary="View a shell of the session's sandbox",
-        request=Input,
-        responses=inline_serializer(
-            "ShellView",
-            {
-                "output": serializers.CharField(),
-                "session_id": serializers.CharField(),
-                "console": ConsoleRecordSerializer(many=True),
-            },
-        ),
-    )
+    class Output(serializers.Serializer):
+        output = serializers.CharField()
+        session_id = serializers.CharField()
+        console = ConsoleRecordSerializer(many=True)
+
+        class Meta:
+            ref_name = "ShellView"
+
+    @extend_schema(summary="View a shell of the session's sandbox", request=Input, responses=Output)
     def post(self, request: Request, session_id: str) -> Response:
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
@@ -66,18 +63,25 @@ class SessionShellApi(APIView):
                 data = api.shell_view(id=shell_id)
             except ToolApiError as exc:
                 _raise_for(exc, "Shell not found")
-        return ok({"output": data.get("output", ""), "session_id": shell_id, "console": data.get("console", [])})
+        return ok(
+            self.Output(
+                {"output": data.get("output", ""), "session_id": shell_id, "console": data.get("console", [])}
+            ).data
+        )
 
 
 class SessionFileApi(APIView):
     class Input(serializers.Serializer):
         file = serializers.RegexField(r"^/", max_length=4096, help_text="an absolute path in the sandbox")
 
-    @extend_schema(
-        summary="Read a file of the session's sandbox",
-        request=Input,
-        responses=inline_serializer("FileView", {"content": serializers.CharField(), "file": serializers.CharField()}),
-    )
+    class Output(serializers.Serializer):
+        content = serializers.CharField()
+        file = serializers.CharField()
+
+        class Meta:
+            ref_name = "FileView"
+
+    @extend_schema(summary="Read a file of the session's sandbox", request=Input, responses=Output)
     def post(self, request: Request, session_id: str) -> Response:
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
@@ -90,24 +94,23 @@ class SessionFileApi(APIView):
                 data = api.file_read(file=path)
             except ToolApiError as exc:
                 _raise_for(exc, "File not found")
-        return ok({"content": data.get("content", ""), "file": path})
+        return ok(self.Output({"content": data.get("content", ""), "file": path}).data)
 
 
 class SessionVncTicketApi(APIView):
     class Input(serializers.Serializer):
         view_only = serializers.BooleanField(required=False, default=True)
 
+    class Output(serializers.Serializer):
+        ticket = serializers.CharField()
+        expires_in = serializers.IntegerField()
+        url = serializers.CharField()
+
+        class Meta:
+            ref_name = "VncTicket"
+
     @extend_schema(
-        summary="A single-use ticket (60 s) to open the session's VNC WebSocket",
-        request=Input,
-        responses=inline_serializer(
-            "VncTicket",
-            {
-                "ticket": serializers.CharField(),
-                "expires_in": serializers.IntegerField(),
-                "url": serializers.CharField(),
-            },
-        ),
+        summary="A single-use ticket (60 s) to open the session's VNC WebSocket", request=Input, responses=Output
     )
     def post(self, request: Request, session_id: str) -> Response:
         serializer = self.Input(data=request.data if isinstance(request.data, dict) else {})
@@ -116,8 +119,7 @@ class SessionVncTicketApi(APIView):
         session_get(principal=principal, session_id=session_id)
         if sandbox_awake_for_session(session_id=session_id) is None:  # the live view wakes a hibernated one
             raise NotFoundError(NO_SANDBOX_MESSAGE)
-        return ok(
-            vnc_ticket_issue(
-                principal=principal, session_id=session_id, view_only=serializer.validated_data["view_only"]
-            )
+        ticket = vnc_ticket_issue(
+            principal=principal, session_id=session_id, view_only=serializer.validated_data["view_only"]
         )
+        return ok(self.Output(ticket).data)

@@ -1,4 +1,5 @@
-"""The sandbox manager (seed 000's `sandbox-manager`): a staff-only REST API over the sandboxes.
+"""The sandbox manager (seed 000's `sandbox-manager`): a staff-only REST API over the sandboxes,
+one class per operation.
 
 `GET /api/v1/sandboxes` lists them, `POST /api/v1/sandboxes` starts one into the warm pool (on
 the `sandboxes` queue: the answer does not wait for a container to boot), `DELETE
@@ -57,20 +58,23 @@ def _iso(value: Any) -> str | None:
 
 
 def sandbox_view(sandbox: Sandbox) -> dict[str, Any]:
+    """A sandbox as staff see it (never its endpoint or token), rendered by SandboxSerializer."""
     session = sandbox.session
-    return {
-        "sandbox_id": str(sandbox.id),
-        "status": sandbox.status,
-        "backend": sandbox.backend,
-        "session_id": sandbox.session_id,
-        "owner": session.owner.get_username() if session is not None else None,
-        "age_seconds": int((timezone.now() - sandbox.created_at).total_seconds()),
-        "created_at": _iso(sandbox.created_at),
-        "ready_at": _iso(sandbox.ready_at),
-        "lease_expires_at": _iso(sandbox.lease_expires_at),
-        "isolation": sandbox.isolation,
-        "error": sandbox.error or None,
-    }
+    return SandboxSerializer(
+        {
+            "sandbox_id": str(sandbox.id),
+            "status": sandbox.status,
+            "backend": sandbox.backend,
+            "session_id": sandbox.session_id,
+            "owner": session.owner.get_username() if session is not None else None,
+            "age_seconds": int((timezone.now() - sandbox.created_at).total_seconds()),
+            "created_at": _iso(sandbox.created_at),
+            "ready_at": _iso(sandbox.ready_at),
+            "lease_expires_at": _iso(sandbox.lease_expires_at),
+            "isolation": sandbox.isolation,
+            "error": sandbox.error or None,
+        }
+    ).data
 
 
 def sandboxes_listed(*, status_filter: str | None) -> QuerySet[Sandbox]:
@@ -82,7 +86,18 @@ def sandboxes_listed(*, status_filter: str | None) -> QuerySet[Sandbox]:
     return sandboxes
 
 
-class SandboxManagerApi(APIView):
+def _sandbox_of(sandbox_id: str) -> Sandbox:
+    try:
+        pk = uuid.UUID(str(sandbox_id))
+    except ValueError:
+        raise NotFoundError("Sandbox not found") from None
+    sandbox = Sandbox.objects.select_related("session__owner").filter(pk=pk).first()
+    if sandbox is None:
+        raise NotFoundError("Sandbox not found")
+    return sandbox
+
+
+class SandboxListApi(APIView):
     permission_classes = [IsStaffElseNotFound]
 
     class Params(serializers.Serializer):
@@ -94,20 +109,19 @@ class SandboxManagerApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
         offset = serializers.IntegerField(min_value=0, default=0)
 
-    class ListOutput(serializers.Serializer):
+    class Output(serializers.Serializer):
         sandboxes = SandboxSerializer(many=True)
         count = serializers.IntegerField()
         limit = serializers.IntegerField()
         offset = serializers.IntegerField()
 
-    class StartOutput(serializers.Serializer):
-        queued = serializers.BooleanField()
-        pool_target = serializers.IntegerField(help_text="SANDBOX_POOL_SIZE (the pool's standing size).")
+        class Meta:
+            ref_name = "SandboxManagerListOutput"  # the schema's name before the split: clients keep it
 
     @extend_schema(
         summary="Staff: every sandbox, newest first (status, backend, session, owner, age, lease, isolation)",
         parameters=[Params],
-        responses=ListOutput,
+        responses=Output,
     )
     def get(self, request: Request) -> Response:
         params = self.Params(data=request.query_params)
@@ -115,44 +129,50 @@ class SandboxManagerApi(APIView):
         limit, offset = params.validated_data["limit"], params.validated_data["offset"]
         sandboxes = sandboxes_listed(status_filter=params.validated_data.get("status"))
         page = [sandbox_view(s) for s in sandboxes[offset : offset + limit]]
-        return ok({"sandboxes": page, "count": sandboxes.count(), "limit": limit, "offset": offset})
+        return ok(self.Output({"sandboxes": page, "count": sandboxes.count(), "limit": limit, "offset": offset}).data)
+
+
+class SandboxStartApi(APIView):
+    permission_classes = [IsStaffElseNotFound]
+
+    class Output(serializers.Serializer):
+        queued = serializers.BooleanField()
+        pool_target = serializers.IntegerField(help_text="SANDBOX_POOL_SIZE (the pool's standing size).")
+
+        class Meta:
+            ref_name = "SandboxManagerStartOutput"  # the schema's name before the split: clients keep it
 
     @extend_schema(
         summary="Staff: start one sandbox into the warm pool (202; it boots on the sandboxes queue)",
         request=None,
-        responses={202: StartOutput},
+        responses={202: Output},
         examples=[OpenApiExample("Queued", value={"queued": True, "pool_target": 2}, response_only=True)],
     )
     def post(self, request: Request) -> Response:
         from .tasks import create_for_pool
 
         create_for_pool.apply_async(queue="sandboxes")
-        return ok({"queued": True, "pool_target": settings.SANDBOX_POOL_SIZE}, http_status=status.HTTP_202_ACCEPTED)
+        body = self.Output({"queued": True, "pool_target": settings.SANDBOX_POOL_SIZE}).data
+        return ok(body, http_status=status.HTTP_202_ACCEPTED)
 
 
-class SandboxManagerDetailApi(APIView):
+class SandboxGetApi(APIView):
     permission_classes = [IsStaffElseNotFound]
-
-    def sandbox_of(self, sandbox_id: str) -> Sandbox:
-        try:
-            pk = uuid.UUID(str(sandbox_id))
-        except ValueError:
-            raise NotFoundError("Sandbox not found") from None
-        sandbox = Sandbox.objects.select_related("session__owner").filter(pk=pk).first()
-        if sandbox is None:
-            raise NotFoundError("Sandbox not found")
-        return sandbox
 
     @extend_schema(summary="Staff: one sandbox", responses=SandboxSerializer)
     def get(self, request: Request, sandbox_id: str) -> Response:
-        return ok(sandbox_view(self.sandbox_of(sandbox_id)))
+        return ok(sandbox_view(_sandbox_of(sandbox_id)))
+
+
+class SandboxDestroyApi(APIView):
+    permission_classes = [IsStaffElseNotFound]
 
     @extend_schema(
         summary="Staff: destroy a live sandbox (409 when it is not live); its session gets a new one when needed",
         responses=SandboxSerializer,
     )
     def delete(self, request: Request, sandbox_id: str) -> Response:
-        sandbox = self.sandbox_of(sandbox_id)
+        sandbox = _sandbox_of(sandbox_id)
         if not sandbox_destroy(sandbox_id=str(sandbox.pk)):
             raise ConflictError(f"The sandbox is not live ({sandbox.status})")
         sandbox.refresh_from_db()
