@@ -1,4 +1,5 @@
-"""Endpoints that start or end work, and the session detail (whose DELETE stops work)."""
+"""Endpoints that start or end work, and the session detail (whose DELETE stops work): one class
+per operation, routed per URL in anker_project/urls.py."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -6,7 +7,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -15,9 +16,9 @@ from rest_framework.views import APIView
 
 from anker_project.envelope import ok
 from anker_project.principal import request_principal
-from sessions import apis as sessions_apis
 from sessions import eventlog
 from sessions.apis import SessionItemSerializer
+from sessions.models import SessionMode
 from sessions.selectors import session_get, session_history, session_list_item
 from sessions.services import session_rename
 from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq, session_events, sse_frame
@@ -37,11 +38,12 @@ from .services import (
 TOO_LONG = f"The message is longer than {MAX_MESSAGE_CHARS:,} characters. Shorten it, or attach the text as a file."
 
 
-class SessionCollectionApi(sessions_apis.SessionCollectionApi):
+class SessionCreateApi(APIView):
     """The seed's `PUT /sessions`, which may also carry the first message: the message is checked
     before anything is created, so a refused one leaves no empty session behind."""
 
-    class CreateInput(sessions_apis.SessionCollectionApi.CreateInput):
+    class Input(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=SessionMode.values, required=False, default=SessionMode.AGENT)
         message = serializers.CharField(
             required=False,
             allow_blank=True,
@@ -62,16 +64,21 @@ class SessionCollectionApi(sessions_apis.SessionCollectionApi):
             help_text="A model from GET /models (LLM_MODELS); empty = the default model",
         )
 
-    @extend_schema(
-        summary="Create a session (optionally with its first message)",
-        request=CreateInput,
-        responses=inline_serializer("SessionCreated", {"session_id": serializers.CharField()}),
-    )
+        class Meta:
+            ref_name = "SessionCollectionCreateInput"  # the schema's name before the split: clients keep it
+
+    class Output(serializers.Serializer):
+        session_id = serializers.CharField()
+
+        class Meta:
+            ref_name = "SessionCreated"
+
+    @extend_schema(summary="Create a session (optionally with its first message)", request=Input, responses=Output)
     def put(self, request: Request) -> Response:
         principal = request_principal(request)
         principal.forbid_api_key("create a session")
         data = request.data if isinstance(request.data, dict) else {}
-        serializer = self.CreateInput(data=data)
+        serializer = self.Input(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         session = session_create_with_message(
@@ -81,7 +88,7 @@ class SessionCollectionApi(sessions_apis.SessionCollectionApi):
             attachments=values["attachments"],
             model=values["model"],
         )
-        return ok({"session_id": session.id})
+        return ok(self.Output({"session_id": session.id}).data)
 
 
 class ClientConfigApi(APIView):
@@ -97,54 +104,63 @@ class ClientConfigApi(APIView):
         staff = request.user.is_staff and not request_principal(request).is_api_key
         problem = model_problem() if staff else None
         return ok(
-            {
-                "max_message_chars": MAX_MESSAGE_CHARS,
-                "max_upload_bytes": settings.FILE_UPLOAD_MAX_BYTES,
-                "model_problem": problem,
-            }
+            self.Output(
+                {
+                    "max_message_chars": MAX_MESSAGE_CHARS,
+                    "max_upload_bytes": settings.FILE_UPLOAD_MAX_BYTES,
+                    "model_problem": problem,
+                }
+            ).data
         )
 
 
-class SessionDetailApi(APIView):
-    class RenameInput(serializers.Serializer):
-        title = serializers.CharField(max_length=200)
+class SessionGetApi(APIView):
+    class Output(serializers.Serializer):
+        session_id = serializers.CharField()
+        title = serializers.CharField()
+        status = serializers.CharField()
+        mode = serializers.CharField()
+        origin = serializers.CharField(help_text="chat, or job: the session of a job of one of your API keys")
+        events = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(
-        summary="Get a session with its history",
-        responses=inline_serializer(
-            "SessionDetail",
-            {
-                "session_id": serializers.CharField(),
-                "title": serializers.CharField(),
-                "status": serializers.CharField(),
-                "mode": serializers.CharField(),
-                "origin": serializers.CharField(help_text="chat, or job: the session of a job of one of your API keys"),
-                "events": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-    )
+        class Meta:
+            ref_name = "SessionDetail"
+
+    @extend_schema(summary="Get a session with its history", responses=Output)
     def get(self, request: Request, session_id: str) -> Response:
         # Reading writes nothing: marking read is `POST /sessions/{id}/read` (or watching the WebSocket).
         session = session_get(principal=request_principal(request), session_id=session_id)
         return ok(
-            {
-                "session_id": session.id,
-                "title": session.title,
-                "status": session.status,
-                "mode": session.mode,
-                "origin": session.origin,
-                "events": session_history(session_id=session.id),
-            }
+            self.Output(
+                {
+                    "session_id": session.id,
+                    "title": session.title,
+                    "status": session.status,
+                    "mode": session.mode,
+                    "origin": session.origin,
+                    "events": session_history(session_id=session.id),
+                }
+            ).data
         )
 
-    @extend_schema(summary="Rename a session", request=RenameInput, responses=SessionItemSerializer)
+
+class SessionUpdateApi(APIView):
+    class Input(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+
+        class Meta:
+            ref_name = "SessionDetailRenameInput"  # the schema's name before the split: clients keep it
+
+    @extend_schema(summary="Rename a session", request=Input, responses=SessionItemSerializer)
     def patch(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
-        serializer = self.RenameInput(data=request.data)
+        serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         session = session_rename(session=session, title=serializer.validated_data["title"])
-        return ok(session_list_item(session))
+        return ok(SessionItemSerializer(session_list_item(session)).data)
 
+
+class SessionDeleteApi(APIView):
     @extend_schema(summary="Delete a session, stopping its work", responses=OpenApiResponse(description="data: null"))
     def delete(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
@@ -163,6 +179,12 @@ class SessionStopApi(APIView):
 
 
 class SessionRetryApi(APIView):
+    class Output(serializers.Serializer):
+        turn_id = serializers.CharField()
+
+        class Meta:
+            ref_name = "TurnQueued"
+
     @extend_schema(
         summary="Run the last message again (after an error or a stop, or for another answer)",
         description=(
@@ -171,14 +193,14 @@ class SessionRetryApi(APIView):
             "for a reply, or before any message."
         ),
         request=None,
-        responses=inline_serializer("TurnQueued", {"turn_id": serializers.CharField()}),
+        responses=Output,
     )
     def post(self, request: Request, session_id: str) -> Response:
         principal = request_principal(request)
         principal.forbid_api_key("retry a message")
         session = session_get(principal=principal, session_id=session_id)
         turn = turn_retry(session=session)
-        return ok({"turn_id": str(turn.id)})
+        return ok(self.Output({"turn_id": str(turn.id)}).data)
 
 
 async def _sse_stream(session_id: str, after: int, until_turn: str | None) -> AsyncIterator[str]:
@@ -205,6 +227,15 @@ def _wants_json_only(request: Request) -> bool:
     accept = request.headers.get("Accept", "")
     types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
     return types == {"application/json"}
+
+
+class TurnAcceptedSerializer(serializers.Serializer):
+    # The JSON answer to a chat message (`Accept: application/json`).
+    turn_id = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="queued while it waits behind another")
+
+    class Meta:
+        ref_name = "TurnAccepted"
 
 
 class SessionChatApi(APIView):
@@ -270,13 +301,7 @@ class SessionChatApi(APIView):
         ],
         responses={
             (200, "text/event-stream"): OpenApiTypes.STR,
-            (200, "application/json"): inline_serializer(
-                "TurnAccepted",
-                {
-                    "turn_id": serializers.CharField(allow_null=True),
-                    "status": serializers.CharField(allow_null=True, help_text="queued while it waits behind another"),
-                },
-            ),
+            (200, "application/json"): TurnAcceptedSerializer,
         },
     )
     def post(self, request: Request, session_id: str) -> StreamingHttpResponse | Response:
@@ -337,9 +362,9 @@ def _turn_headers(response: StreamingHttpResponse | Response, turn: Turn) -> Non
 def _turn_accepted(turn: Turn | None) -> Response:
     """The JSON answer to a chat message: which turn it started, and whether it waits its turn."""
     if turn is None:
-        return ok({"turn_id": None, "status": None})
+        return ok(TurnAcceptedSerializer({"turn_id": None, "status": None}).data)
     status = _turn_status(turn)
-    response = ok({"turn_id": str(turn.id), "status": status})
+    response = ok(TurnAcceptedSerializer({"turn_id": str(turn.id), "status": status}).data)
     response["X-Anker-Turn-Id"] = str(turn.id)
     response["X-Anker-Turn-Status"] = status
     return response

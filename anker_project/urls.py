@@ -1,4 +1,5 @@
-"""URLs. The seed's endpoints live under /api/v1; apps' views compose under /sessions/."""
+"""URLs. The seed's endpoints live under /api/v1; apps' views compose under /sessions/. A URL with
+several methods routes each to its own view (`methods()`, anker_project/routing.py)."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -9,21 +10,30 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from agents.apis import (
     ClientConfigApi,
     SessionChatApi,
-    SessionCollectionApi,
-    SessionDetailApi,
+    SessionCreateApi,
+    SessionDeleteApi,
+    SessionGetApi,
     SessionRetryApi,
     SessionStopApi,
+    SessionUpdateApi,
 )
 from agents.reach.urls import urlpatterns as reach_urlpatterns
 from jobs.urls import urlpatterns as job_urlpatterns
 from sandboxes.urls import urlpatterns as sandbox_urlpatterns
-from sessions.apis import SessionReadApi
+from sessions.apis import SessionListApi, SessionReadApi
 from sessions.file_apis import FileDetailApi, FileDownloadApi, FileUploadApi, SessionFilesApi
-from sessions.share_apis import SessionShareDetailApi, SessionSharesApi, SharedFileApi, SharedSessionApi
+from sessions.share_apis import (
+    SessionShareCreateApi,
+    SessionShareDetailApi,
+    SessionShareListApi,
+    SharedFileApi,
+    SharedSessionApi,
+)
 
 from .admin_login import throttled_admin_login
 from .auth_apis import LoginApi, LogoutApi, MeApi, RefreshApi
 from .health import HealthApi
+from .routing import methods
 
 api_v1 = [
     path("auth/login", LoginApi.as_view(), name="auth-login"),
@@ -32,15 +42,23 @@ api_v1 = [
     path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
     path("health", HealthApi.as_view(), name="health"),
     path("config", ClientConfigApi.as_view(), name="client-config"),
-    path("sessions", SessionCollectionApi.as_view(), name="sessions"),
+    path("sessions", methods(get=SessionListApi.as_view(), put=SessionCreateApi.as_view()), name="sessions"),
     *sandbox_urlpatterns,  # sessions/{id}/shell, /file, /vnc/ticket
-    path("sessions/<str:session_id>", SessionDetailApi.as_view(), name="session-detail"),
+    path(
+        "sessions/<str:session_id>",
+        methods(get=SessionGetApi.as_view(), patch=SessionUpdateApi.as_view(), delete=SessionDeleteApi.as_view()),
+        name="session-detail",
+    ),
     path("sessions/<str:session_id>/stop", SessionStopApi.as_view(), name="session-stop"),
     path("sessions/<str:session_id>/chat", SessionChatApi.as_view(), name="session-chat"),
     path("sessions/<str:session_id>/retry", SessionRetryApi.as_view(), name="session-retry"),
     path("sessions/<str:session_id>/read", SessionReadApi.as_view(), name="session-read"),
     path("sessions/<str:session_id>/files", SessionFilesApi.as_view(), name="session-files"),
-    path("sessions/<str:session_id>/shares", SessionSharesApi.as_view(), name="session-shares"),
+    path(
+        "sessions/<str:session_id>/shares",
+        methods(get=SessionShareListApi.as_view(), post=SessionShareCreateApi.as_view()),
+        name="session-shares",
+    ),
     path(
         "sessions/<str:session_id>/shares/<str:share_id>", SessionShareDetailApi.as_view(), name="session-share-detail"
     ),

@@ -1,6 +1,7 @@
-"""Session collection endpoints of the seed's API (create and list), and marking a session read."""
+"""The seed's session list, and marking a session read (creating one is agents.apis.SessionCreateApi:
+it may carry the first message)."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,7 +12,7 @@ from anker_project.principal import request_principal
 
 from .models import SessionMode, SessionOrigin, SessionStatus
 from .selectors import session_get, session_list, session_list_item
-from .services import session_create, session_mark_read
+from .services import session_mark_read
 
 
 class SessionItemSerializer(serializers.Serializer):
@@ -27,31 +28,17 @@ class SessionItemSerializer(serializers.Serializer):
     )
 
 
-class SessionCollectionApi(APIView):
-    class CreateInput(serializers.Serializer):
-        mode = serializers.ChoiceField(choices=SessionMode.values, required=False, default=SessionMode.AGENT)
+class SessionListApi(APIView):
+    class Output(serializers.Serializer):
+        sessions = SessionItemSerializer(many=True)
 
-    @extend_schema(
-        summary="List the caller's sessions",
-        responses=inline_serializer("SessionList", {"sessions": SessionItemSerializer(many=True)}),
-    )
+        class Meta:
+            ref_name = "SessionList"
+
+    @extend_schema(summary="List the caller's sessions", responses=Output)
     def get(self, request: Request) -> Response:
         items = [session_list_item(s) for s in session_list(principal=request_principal(request))]
-        return ok({"sessions": items})
-
-    @extend_schema(
-        summary="Create a session",
-        request=CreateInput,
-        responses=inline_serializer("SessionCreated", {"session_id": serializers.CharField()}),
-    )
-    def put(self, request: Request) -> Response:
-        principal = request_principal(request)
-        principal.forbid_api_key("create a session")
-        data = request.data if isinstance(request.data, dict) else {}
-        serializer = self.CreateInput(data=data)
-        serializer.is_valid(raise_exception=True)
-        session = session_create(owner_id=principal.user_id, mode=serializer.validated_data["mode"])
-        return ok({"session_id": session.id})
+        return ok(self.Output({"sessions": items}).data)
 
 
 class SessionReadApi(APIView):
@@ -66,4 +53,4 @@ class SessionReadApi(APIView):
     def post(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
         session_mark_read(session=session)
-        return ok(session_list_item(session))
+        return ok(SessionItemSerializer(session_list_item(session)).data)

@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -28,7 +28,7 @@ class FileInfoSerializer(serializers.Serializer):
 
 
 def _info(stored: StoredFile) -> dict[str, object]:
-    return {**stored.info().model_dump(), "private": stored.private}
+    return FileInfoSerializer({**stored.info().model_dump(), "private": stored.private}).data
 
 
 def content_disposition(filename: str) -> str:
@@ -114,10 +114,14 @@ class FileDownloadApi(APIView):
 
 
 class SessionFilesApi(APIView):
-    @extend_schema(
-        summary="The files of a session (uploads, deliverables, screenshots)",
-        responses=inline_serializer("SessionFiles", {"files": FileInfoSerializer(many=True)}),
-    )
+    class Output(serializers.Serializer):
+        files = FileInfoSerializer(many=True)
+
+        class Meta:
+            ref_name = "SessionFiles"
+
+    @extend_schema(summary="The files of a session (uploads, deliverables, screenshots)", responses=Output)
     def get(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
-        return ok({"files": [_info(f) for f in files_of_session(owner_id=session.owner_id, session_id=session.id)]})
+        files = files_of_session(owner_id=session.owner_id, session_id=session.id)
+        return ok(self.Output({"files": [_info(f) for f in files]}).data)

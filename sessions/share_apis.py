@@ -1,4 +1,5 @@
-"""Share links: the owner's endpoints (create, list, revoke) and the public, read-only ones.
+"""Share links: the owner's endpoints (create, list, revoke) and the public, read-only ones, one
+class per operation.
 
 The public endpoints (`/shared/{token}...`) authenticate nobody: they read no cookie, header or
 key, so a signed-in viewer and a stranger get the same answer, and the token opens nothing but
@@ -12,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -85,10 +86,10 @@ class CreatedShareSerializer(ShareItemSerializer):
     url = serializers.CharField(help_text="`path` on PUBLIC_BASE_URL, else on the host this request was sent to")
 
 
-class SessionSharesApi(APIView):
-    """`POST/GET /sessions/{id}/shares`: a user's own sessions; an API key's own jobs' sessions."""
+class SessionShareCreateApi(APIView):
+    """`POST /sessions/{id}/shares`: a user's own sessions; an API key's own jobs' sessions."""
 
-    class ShareCreateInput(serializers.Serializer):
+    class Input(serializers.Serializer):
         expires_in_seconds = serializers.IntegerField(
             min_value=60,
             max_value=MAX_EXPIRES_IN_SECONDS,
@@ -98,9 +99,12 @@ class SessionSharesApi(APIView):
             help_text="the link stops working this many seconds from now; absent or null = never",
         )
 
+        class Meta:
+            ref_name = "SessionSharesShareCreateInput"  # the schema's name before the split: clients keep it
+
     @extend_schema(
         summary="Create a read-only share link to a session's timeline",
-        request=ShareCreateInput,
+        request=Input,
         responses={201: CreatedShareSerializer},
         examples=[
             OpenApiExample("For a week", value={"expires_in_seconds": 604800}, request_only=True),
@@ -119,7 +123,7 @@ class SessionSharesApi(APIView):
         ],
     )
     def post(self, request: Request, session_id: str) -> Response:
-        serializer = self.ShareCreateInput(data=request.data if request.data is not None else {})
+        serializer = self.Input(data=request.data if request.data is not None else {})
         serializer.is_valid(raise_exception=True)
         created = share_create(
             principal=request_principal(request),
@@ -135,16 +139,26 @@ class SessionSharesApi(APIView):
             if settings.PUBLIC_BASE_URL
             else request.build_absolute_uri(path),
         }
-        return ok(body, http_status=status.HTTP_201_CREATED)
+        return ok(CreatedShareSerializer(body).data, http_status=status.HTTP_201_CREATED)
+
+
+class SessionShareListApi(APIView):
+    """`GET /sessions/{id}/shares`: a user's own sessions; an API key's own jobs' sessions."""
+
+    class Output(serializers.Serializer):
+        shares = ShareItemSerializer(many=True)
+
+        class Meta:
+            ref_name = "ShareList"
 
     @extend_schema(
         summary="A session's share links, newest first (revoked and expired ones too)",
-        responses=inline_serializer("ShareList", {"shares": ShareItemSerializer(many=True)}),
+        responses=Output,
         examples=[OpenApiExample("One link", value={"shares": [EXAMPLE_ITEM]}, response_only=True)],
     )
     def get(self, request: Request, session_id: str) -> Response:
         links = share_list(principal=request_principal(request), session_id=session_id)
-        return ok({"shares": [share_item(link) for link in links]})
+        return ok(self.Output({"shares": [share_item(link) for link in links]}).data)
 
 
 class SessionShareDetailApi(APIView):
@@ -160,7 +174,7 @@ class SessionShareDetailApi(APIView):
     )
     def delete(self, request: Request, session_id: str, share_id: str) -> Response:
         link = share_revoke(principal=request_principal(request), session_id=session_id, share_id=share_id)
-        return ok(share_item(link))
+        return ok(ShareItemSerializer(share_item(link)).data)
 
 
 class ShareReadThrottle(BaseThrottle):
@@ -187,26 +201,21 @@ class PublicShareApi(APIView):
     throttle_classes = [ShareReadThrottle]
 
 
-SharedSession = inline_serializer(
-    "SharedSession",
-    {
-        "session": inline_serializer(
-            "SharedSessionInfo",
-            {
-                "title": serializers.CharField(),
-                "mode": serializers.ChoiceField(choices=SessionMode.values),
-                "status": serializers.ChoiceField(choices=SessionStatus.values),
-                "created_at": serializers.IntegerField(help_text="unix seconds"),
-            },
-        ),
-        "expires_at": serializers.IntegerField(allow_null=True, help_text="unix seconds; null = never"),
-        "events": serializers.ListField(
-            child=serializers.DictField(),
-            help_text="[{event, data}] in seq order, each with its recorded `timestamp`; file references "
-            "point at /api/v1/shared/{token}/files/{file_id}, private files are left out",
-        ),
-    },
-)
+class SharedSessionInfoSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    mode = serializers.ChoiceField(choices=SessionMode.values)
+    status = serializers.ChoiceField(choices=SessionStatus.values)
+    created_at = serializers.IntegerField(help_text="unix seconds")
+
+
+class SharedSessionSerializer(serializers.Serializer):
+    session = SharedSessionInfoSerializer()
+    expires_at = serializers.IntegerField(allow_null=True, help_text="unix seconds; null = never")
+    events = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="[{event, data}] in seq order, each with its recorded `timestamp`; file references "
+        "point at /api/v1/shared/{token}/files/{file_id}, private files are left out",
+    )
 
 
 class SharedSessionApi(PublicShareApi):
@@ -214,7 +223,7 @@ class SharedSessionApi(PublicShareApi):
         summary="A shared session's timeline (no login: the link's token is the key)",
         auth=[],
         parameters=[TOKEN_PARAMETER],
-        responses={200: SharedSession, 404: NOT_FOUND},
+        responses={200: SharedSessionSerializer, 404: NOT_FOUND},
         examples=[
             OpenApiExample(
                 "A short lite chat",
@@ -259,7 +268,7 @@ class SharedSessionApi(PublicShareApi):
     )
     def get(self, request: Request, token: str) -> Response:
         link = share_resolve(token=token)
-        response = ok(shared_timeline(link=link, token=token))
+        response = ok(SharedSessionSerializer(shared_timeline(link=link, token=token)).data)
         response["Cache-Control"] = "no-store"
         return response
 
