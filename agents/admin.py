@@ -35,7 +35,7 @@ class TurnAdmin(admin.ModelAdmin):
     def stop_sessions(self, request: HttpRequest, queryset: QuerySet[Turn]) -> None:
         stopped = 0
         for session in {turn.session for turn in queryset.select_related("session")}:
-            stopped += turn_stop(session=session)
+            stopped += turn_stop(session_id=session.id)
         self.message_user(request, f"Asked {stopped} active turn(s) to stop.", messages.SUCCESS)
 
 
@@ -45,11 +45,11 @@ class SessionWithWorkAdmin(SessionAdmin):
     Registered here because that cleanup spans the layers below `agents`."""
 
     def delete_model(self, request: HttpRequest, obj: Session) -> None:
-        session_delete_with_work(session=obj)
+        session_delete_with_work(session_id=obj.id)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         for session in queryset:
-            session_delete_with_work(session=session)
+            session_delete_with_work(session_id=session.id)
 
 
 admin.site.unregister(Session)

@@ -156,7 +156,7 @@ class SessionUpdateApi(APIView):
         session = session_get(principal=request_principal(request), session_id=session_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = session_rename(session=session, title=serializer.validated_data["title"])
+        session = session_rename(session_id=session.id, title=serializer.validated_data["title"])
         return ok(SessionItemSerializer(session_list_item(session)).data)
 
 
@@ -164,7 +164,7 @@ class SessionDeleteApi(APIView):
     @extend_schema(summary="Delete a session, stopping its work", responses=OpenApiResponse(description="data: null"))
     def delete(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
-        session_delete_with_work(session=session)
+        session_delete_with_work(session_id=session.id)
         return ok(None)
 
 
@@ -174,7 +174,7 @@ class SessionStopApi(APIView):
     )
     def post(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
-        turn_stop(session=session)
+        turn_stop(session_id=session.id)
         return ok(None)
 
 
@@ -199,7 +199,7 @@ class SessionRetryApi(APIView):
         principal = request_principal(request)
         principal.forbid_api_key("retry a message")
         session = session_get(principal=principal, session_id=session_id)
-        turn = turn_retry(session=session)
+        turn = turn_retry(session_id=session.id)
         return ok(self.Output({"turn_id": str(turn.id)}).data)
 
 
@@ -323,7 +323,7 @@ class SessionChatApi(APIView):
                     {"Last-Event-ID": f"must be the seq of an event (a number up to {MAX_SEQ})"}
                 ) from None
         turn = chat_send(
-            session=session,
+            session_id=session.id,
             message=data["message"],
             attachments=data["attachments"],
             multitask_strategy=data["multitask_strategy"],

@@ -148,7 +148,7 @@ def bench_overhead(llm: Any, home: Path, owner_id: int, secret_names: list[str] 
             from agents.reach.vault import session_secrets_set
 
             session_secrets_set(session_id=session.id, owner_id=owner_id, names=secret_names)
-        turn = chat_send(session=session, message="bench")
+        turn = chat_send(session_id=session.id, message="bench")
         assert turn is not None
         marks.clear()
         started = (time.perf_counter(), model.total, tools.total)
@@ -218,7 +218,6 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     from agents.services import chat_send
     from anker_project.redis_client import get_redis
     from sessions.events import MessageDeltaEvent
-    from sessions.models import Session
     from sessions.publisher import event_publish
     from sessions.services import session_create
     from tests.support.llm_server import slow, text
@@ -244,7 +243,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     stack.procs.append(worker)
     # Ready when it consumes: a warm-up turn completes.
     warm = session_create(owner_id=owner_id, mode="lite")
-    first = chat_send(session=warm, message="warm up")
+    first = chat_send(session_id=warm.id, message="warm up")
     assert first is not None
     deadline = time.monotonic() + 90
     while Turn.objects.get(pk=first.pk).status != TurnStatus.COMPLETED:
@@ -291,7 +290,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
 
     def send_next(session_id: str) -> None:
         try:
-            turn = chat_send(session=Session.objects.get(pk=session_id), message=f"question {secrets.token_hex(2)}")
+            turn = chat_send(session_id=session_id, message=f"question {secrets.token_hex(2)}")
             assert turn is not None
             pending[session_id] = turn.pk
         except Exception as exc:  # counted and printed; the session tries again
@@ -301,7 +300,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
             connection.close()
 
     for session in sessions:
-        turn = chat_send(session=session, message=f"question {secrets.token_hex(2)}")
+        turn = chat_send(session_id=session.id, message=f"question {secrets.token_hex(2)}")
         assert turn is not None
         pending[session.id] = turn.pk
     while time.monotonic() - started < DURATION:

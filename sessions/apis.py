@@ -52,5 +52,5 @@ class SessionReadApi(APIView):
     )
     def post(self, request: Request, session_id: str) -> Response:
         session = session_get(principal=request_principal(request), session_id=session_id)
-        session_mark_read(session=session)
+        session = session_mark_read(session_id=session.id)
         return ok(SessionItemSerializer(session_list_item(session)).data)

@@ -29,7 +29,7 @@ def _visible_session(principal: Principal, session_id: str) -> bool:
 @database_sync_to_async
 def _mark_read(principal: Principal, session_id: str) -> None:
     with contextlib.suppress(NotFoundError):  # deleted meanwhile
-        session_mark_read(session=session_get(principal=principal, session_id=session_id))
+        session_mark_read(session_id=session_get(principal=principal, session_id=session_id).id)
 
 
 @database_sync_to_async

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
-from anker_project.errors import ApplicationError
+from anker_project.errors import ApplicationError, NotFoundError
 
 from . import eventlog
 from .live import group_send, key_sessions_group, user_sessions_group
@@ -43,23 +43,30 @@ def session_create(*, owner_id: int, mode: str = SessionMode.LITE, api_key_id: s
     return session
 
 
-def session_rename(*, session: Session, title: str) -> Session:
+def session_rename(*, session_id: str, title: str) -> Session:
+    """Give the session a title (trimmed, at most 200 characters); returns the renamed row."""
     title = title.strip()
     if not title:
         raise ApplicationError("title must not be empty")
-    Session.objects.filter(pk=session.pk).update(title=title[:200], revision=F("revision") + 1)
-    session.refresh_from_db()
+    if not Session.objects.filter(pk=session_id).update(title=title[:200], revision=F("revision") + 1):
+        raise NotFoundError("Session not found")  # deleted meanwhile
+    session = Session.objects.get(pk=session_id)
     _notify_list(session)
     return session
 
 
-def session_mark_read(*, session: Session) -> None:
+def session_mark_read(*, session_id: str) -> Session:
+    """Clear the unread count; returns the session as it is now."""
     # Compare-and-set: only a session with something unread changes (and bumps its revision once).
-    if Session.objects.filter(pk=session.pk, unread_message_count__gt=0).update(
+    changed = Session.objects.filter(pk=session_id, unread_message_count__gt=0).update(
         unread_message_count=0, revision=F("revision") + 1
-    ):
-        session.refresh_from_db()
+    )
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFoundError("Session not found")  # deleted meanwhile
+    if changed:
         _notify_list(session)
+    return session
 
 
 SUMMARY_EVENT_TYPES = frozenset({"message", "title", "status"})
@@ -109,10 +116,13 @@ def session_summary_after_rollback(*, session_id: str, discarded_answers: int) -
         _notify_list(Session.objects.get(pk=session_id))
 
 
-def session_delete(*, session: Session) -> None:
+def session_delete(*, session_id: str) -> None:
     """Delete the session, its log and its row. Work it started is the caller's to stop."""
-    groups, session_id = _list_groups(session), session.id
+    session = Session.objects.filter(pk=session_id).first()
     eventlog.events_delete(session_id)
+    if session is None:
+        return  # deleted meanwhile: its log is gone now too
+    groups = _list_groups(session)
     session.delete()
     for group in groups:
         group_send(group, {"type": "sessions.update", "payload": {"op": "remove", "session_id": session_id}})

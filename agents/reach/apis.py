@@ -311,7 +311,7 @@ class SessionApprovalApi(_PersonalApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         approval, turn = approval_decide(
-            session=session,
+            session_id=session.id,
             tool_call_id=tool_call_id,
             approve=data["approve"],
             note=data["note"],

@@ -24,7 +24,7 @@ from .models import ApprovalStatus, ToolAction, ToolApproval, ToolRule
 
 def approval_decide(
     *,
-    session: Session,
+    session_id: str,
     tool_call_id: str,
     approve: bool,
     note: str = "",
@@ -34,7 +34,11 @@ def approval_decide(
     """Record the user's decision and start the turn that carries on.
 
     404: no such call was asked about in this session. 409: it is not waiting any more
-    (decided, expired) or the session is busy with another turn."""
+    (decided, expired) or the session is busy with another turn. The caller has checked that its
+    principal may write to the session."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFoundError("Session not found")
     approval = ToolApproval.objects.filter(session=session, tool_call_id=tool_call_id).first()
     if approval is None:
         raise NotFoundError(f"no tool call {tool_call_id[:200]!r} asked for approval in this session")

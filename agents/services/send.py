@@ -28,14 +28,14 @@ from ..multitask import (
     MultitaskStrategy,
 )
 from .queueing import turn_enqueue
-from .stop import _end_active_turns
+from .stop import _end_active_turns, session_by_id
 
 MAX_MESSAGE_CHARS = 100_000
 
 
 def chat_send(
     *,
-    session: Session,
+    session_id: str,
     message: str,
     attachments: Sequence[str] = (),
     queue: str = "turns",
@@ -49,7 +49,8 @@ def chat_send(
     the new turn starts once it has), `rollback` (the same, and its events and agent memory
     since it started are discarded: one `rollback` event), `reject` (a ConflictError; nothing
     changes) or `enqueue` (the new turn stays queued and runs after the turns ahead of it, in
-    order). An empty message starts nothing.
+    order). An empty message starts nothing. The caller has checked that its principal may
+    write to the session.
     """
     if len(message) > MAX_MESSAGE_CHARS:
         raise ApplicationError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
@@ -57,6 +58,7 @@ def chat_send(
         return None
     if multitask_strategy not in MultitaskStrategy.values:
         raise ApplicationError(f"multitask_strategy: one of {', '.join(MultitaskStrategy.values)}")
+    session = session_by_id(session_id)
     files = [file_get(owner_id=session.owner_id, file_id=file_id).info() for file_id in attachments]
     # One submission per session at a time: "is it busy?" and what follows are one decision.
     lock = get_redis().lock(f"anker:chat-submit:{session.id}", timeout=SUBMIT_LOCK_SECONDS)
@@ -105,10 +107,11 @@ def _chat_send_locked(
     return turn
 
 
-def turn_retry(*, session: Session) -> Turn:
+def turn_retry(*, session_id: str) -> Turn:
     """Run the session's last user message again, in a new turn: after an error or a stop, or to
     get another answer ("Regenerate"). The history stays: the earlier answer (or error) remains in
     the log, and the new turn answers the conversation up to that message."""
+    session = session_by_id(session_id)
     last = Turn.objects.filter(session=session).order_by("-created_at").first()
     if last is None:
         raise ConflictError("There is no message to retry yet: send one.")
@@ -136,5 +139,5 @@ def session_create_with_message(
     if model:
         session_model_set(session_id=session.id, model=model)
     if message.strip():
-        chat_send(session=session, message=message, attachments=attachments)
+        chat_send(session_id=session.id, message=message, attachments=attachments)
     return session

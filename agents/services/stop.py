@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from anker_project.errors import NotFoundError
 from sessions.events import DoneEvent, StatusEvent
 from sessions.models import Session, SessionStatus
 from sessions.publisher import event_publish, events_roll_back
@@ -13,6 +14,14 @@ from ..control import StopReason, turn_stop_request
 from ..hooks import turn_ended
 from ..models import ACTIVE_TURN_STATUSES, Turn, TurnStatus
 from ..stopping import turn_close_open_work
+
+
+def session_by_id(session_id: str) -> Session:
+    """The session a service changes, read now (the caller has checked its principal may)."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFoundError("Session not found")
+    return session
 
 
 def _cancel_queued(turn: Turn, *, end_event: bool = True) -> bool:
@@ -63,8 +72,9 @@ def turns_end_active(*, session: Session, reason: str) -> int:
     return _end_active_turns(session, reason)[0]
 
 
-def turn_stop(*, session: Session) -> int:
+def turn_stop(*, session_id: str) -> int:
     """Stop the session's work. The session ends `stopped`; returns how many turns were active."""
+    session = session_by_id(session_id)
     count, asked = _end_active_turns(session, StopReason.STOP)
     # A turn that was running publishes its own end (even if it ended just now, before our
     # request: then it already has); otherwise the session is settled here.

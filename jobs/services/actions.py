@@ -28,7 +28,7 @@ def _stop_turn(job: Job) -> None:
     next safe point (its end then ends the job)."""
     if job.session is None:
         return
-    turn_stop(session=job.session)
+    turn_stop(session_id=job.session.id)
     if job.turn_id is not None:
         turn = Turn.objects.filter(pk=job.turn_id).only("status").first()
         if turn is not None and turn.status in FINISHED_TURN_STATUSES:
@@ -44,7 +44,7 @@ def job_cancel(*, job: Job) -> Job:
         _stop_turn(job)
     else:
         if _end(job.pk, JobStatus.CANCELLED) and job.status == JobStatus.WAITING and job.session is not None:
-            turn_stop(session=job.session)  # the session ends `stopped`
+            turn_stop(session_id=job.session.id)  # the session ends `stopped`
     job.refresh_from_db()
     return job
 
@@ -60,7 +60,7 @@ def job_approve(*, job: Job, approve: bool, note: str = "") -> Job:
             raise ConflictError("The job is not waiting for an approval")
         # The turn is enqueued when this block commits, after the job points at it.
         _approval, turn = approval_decide(
-            session=job.session, tool_call_id=pending.tool_call_id, approve=approve, note=note, queue=JOBS_QUEUE
+            session_id=job.session.id, tool_call_id=pending.tool_call_id, approve=approve, note=note, queue=JOBS_QUEUE
         )
         Job.objects.filter(pk=job.pk).update(turn=turn)
         if job.timeout_s and job.started_at is not None:
@@ -105,7 +105,7 @@ def job_delete(*, job: Job) -> None:
     with transaction.atomic():
         Job.objects.filter(pk=job.pk).delete()
     if session is not None:
-        session_delete_with_work(session=session)
+        session_delete_with_work(session_id=session.id)
 
 
 def jobs_retention_sweep() -> int:

@@ -64,7 +64,7 @@ def _start(job: Job) -> bool:
             # The turn is enqueued when this block commits, after the job points at it, so
             # the turn's end always finds its job.
             turn = chat_send(
-                session=job.session,
+                session_id=job.session.id,
                 message=job.pending_message,
                 attachments=job.attachments if first else (),
                 queue=JOBS_QUEUE,

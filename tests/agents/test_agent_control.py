@@ -39,7 +39,7 @@ def test_a_failed_step_re_plans_the_remaining_steps(alice: Any, llm: ScriptedLLM
         deliver("Used the local copy."),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Fetch the data")
+    turn = chat_send(session_id=session.id, message="Fetch the data")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"
@@ -74,7 +74,7 @@ def test_ask_user_waits_and_the_answer_continues_the_same_plan(
         call("message_ask_user", {"text": "Which anchor do you mean?"}, "call_ask"),
     )
     session = new_agent_session(alice)
-    first = chat_send(session=session, message="Tell me about the anchor")
+    first = chat_send(session_id=session.id, message="Tell me about the anchor")
     assert first is not None
 
     assert turn_run(turn_id=str(first.id)) == "waiting"
@@ -88,7 +88,7 @@ def test_ask_user_waits_and_the_answer_continues_the_same_plan(
     assert memory_load(session_id=session.id).pending_ask == "call_ask"
 
     llm.push(done("The Danforth", "call_done"), deliver("The Danforth anchor."))
-    second = chat_send(session=session, message="The Danforth")
+    second = chat_send(session_id=session.id, message="The Danforth")
     assert second is not None
     assert turn_run(turn_id=str(second.id)) == "completed"
 
@@ -111,7 +111,7 @@ def test_ask_user_waits_and_the_answer_continues_the_same_plan(
 def test_a_new_message_interrupts_and_re_plans(alice: Any, llm: ScriptedLLM, sandbox: ToolApiServer) -> None:
     llm.push(plan("Count to a million"), slow(done(), 30))
     session = new_agent_session(alice)
-    first = chat_send(session=session, message="Count")
+    first = chat_send(session_id=session.id, message="Count")
     assert first is not None
     worker = threading.Thread(target=lambda: turn_run(turn_id=str(first.id)))
     worker.start()
@@ -122,7 +122,7 @@ def test_a_new_message_interrupts_and_re_plans(alice: Any, llm: ScriptedLLM, san
         done("1..10"),
         deliver("Counted to ten."),
     )
-    second = chat_send(session=session, message="Only to ten, please")
+    second = chat_send(session_id=session.id, message="Only to ten, please")
     assert second is not None
     worker.join(timeout=10)
     assert not worker.is_alive()
@@ -159,7 +159,7 @@ def test_stop_ends_the_turn_inside_a_long_shell_wait(alice: Any, llm: ScriptedLL
         call("shell_wait", {"id": "long", "seconds": 300}, "call_wait"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Build it")
+    turn = chat_send(session_id=session.id, message="Build it")
     assert turn is not None
     outcome: list[str] = []
     worker = threading.Thread(target=lambda: outcome.append(turn_run(turn_id=str(turn.id))))
@@ -169,7 +169,7 @@ def test_stop_ends_the_turn_inside_a_long_shell_wait(alice: Any, llm: ScriptedLL
         assert time.monotonic() < deadline
         time.sleep(0.1)
 
-    turn_stop(session=session)
+    turn_stop(session_id=session.id)
     worker.join(timeout=15)
 
     assert not worker.is_alive()  # ended at the stop, not when the 300 s wait ran out
@@ -204,7 +204,7 @@ def test_max_steps_ends_the_turn_with_an_explanation(
     llm.set_default(call("shell_view", {"id": "x"}, "call_x"))
     llm.set_default(tool_calls([ToolCall("file_find_by_name", {"path": home, "glob": "*.none"})]))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Loop forever")
+    turn = chat_send(session_id=session.id, message="Loop forever")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
@@ -232,7 +232,7 @@ def test_bad_json_and_an_unknown_tool_go_back_to_the_model(
         deliver(),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Go")
+    turn = chat_send(session_id=session.id, message="Go")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"
@@ -258,7 +258,7 @@ def test_a_text_answer_where_a_tool_call_is_required_gets_a_nudge(
 ) -> None:
     llm.push(text("Sure, I will plan this."), plan("Do it"), text("Done, I think."), done(), deliver("Finished."))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Plan it")
+    turn = chat_send(session_id=session.id, message="Plan it")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"
@@ -277,7 +277,7 @@ def test_a_model_that_never_calls_the_plan_tool_fails_the_turn_with_a_reason(
 ) -> None:
     llm.set_default(text("I refuse to plan."))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Plan it")
+    turn = chat_send(session_id=session.id, message="Plan it")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
@@ -296,7 +296,7 @@ def test_the_prompts_say_truthfully_how_the_sandbox_reaches_the_network(
     monkeypatch.setenv("SANDBOX_ATTACHED_NETWORK", network)
     llm.push(plan("Say hi"), done(), deliver("Hi."))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Say hi")
+    turn = chat_send(session_id=session.id, message="Say hi")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"

@@ -64,7 +64,7 @@ def test_an_agent_turn_plans_uses_every_toolkit_and_delivers_a_file(
         call("deliver_result", {"message": "The Danforth anchor weighs 12 kg.", "attachments": []}, "call_result"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Research anchors and write a report")
+    turn = chat_send(session_id=session.id, message="Research anchors and write a report")
     assert turn is not None
 
     outcome = turn_run(turn_id=str(turn.id))
@@ -173,7 +173,7 @@ def test_an_attachment_reaches_the_sandbox_and_the_agents_output_downloads(
         call("complete_step", {"success": True, "result": "7", "attachments": [out]}, "call_done"),
         call("deliver_result", {"message": "The sum is 7."}, "call_result"),
     )
-    turn = chat_send(session=session, message="Add these", attachments=[uploaded["file_id"]])
+    turn = chat_send(session_id=session.id, message="Add these", attachments=[uploaded["file_id"]])
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"

@@ -61,7 +61,7 @@ def test_every_other_accept_keeps_the_seeds_event_stream(
 
 def test_an_enqueued_message_answers_queued_behind_the_running_turn(alice: Any, alice_client: APIClient) -> None:
     session = lite_session(alice)
-    first = chat_send(session=session, message="first")
+    first = chat_send(session_id=session.id, message="first")
     assert first is not None
     Turn.objects.filter(pk=first.pk).update(status="running")
 

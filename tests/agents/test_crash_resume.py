@@ -163,7 +163,7 @@ def test_a_turn_whose_worker_is_killed_mid_model_call_is_resumed_by_another_work
     )
     first = workers.start("first")
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Count the anchors and write it down")
+    turn = chat_send(session_id=session.id, message="Count the anchors and write it down")
     assert turn is not None
     llm.wait_for_requests(3, timeout=60)  # the shell ran and its result is checkpointed
 
@@ -223,7 +223,7 @@ def test_a_tool_call_cut_off_by_the_crash_is_run_again_once_without_duplicate_ev
     )
     first = workers.start("first")
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Run the slow job")
+    turn = chat_send(session_id=session.id, message="Run the slow job")
     assert turn is not None
     calling = f"turn:{turn.id}:tool:call_wait:calling"
     wait_until(lambda: eventlog.event_find_by_dedupe_key(session.id, calling) is not None, 60, "shell_wait to start")
@@ -268,7 +268,7 @@ def test_a_worker_presumed_dead_that_wakes_up_leaves_the_turn_to_the_worker_that
         call("deliver_result", {"message": "Thought it through."}, "call_result"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Think")
+    turn = chat_send(session_id=session.id, message="Think")
     assert turn is not None
     outcomes: dict[str, str] = {}
     paused = threading.Thread(target=lambda: outcomes.update(paused=turn_run(turn_id=str(turn.id))))

@@ -64,7 +64,7 @@ def test_a_streamed_reply_becomes_deltas_then_the_final_message(alice: Any, llm:
     answer = "Hello Alice! " * 20
     llm.push(text(answer, chunk_size=5, usage=(42, 17)))
     session = new_session(alice)
-    turn = chat_send(session=session, message="Say hello\nplease")
+    turn = chat_send(session_id=session.id, message="Say hello\nplease")
     assert queued_turns() == [(str(turn.id), session.id)]  # run_turn was enqueued on commit
 
     outcome = turn_run(turn_id=str(turn.id))
@@ -98,10 +98,10 @@ def test_a_streamed_reply_becomes_deltas_then_the_final_message(alice: Any, llm:
 def test_the_second_turn_sends_the_conversation_so_far(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(text("First answer"), text("Second answer"))
     session = new_session(alice)
-    turn_run(turn_id=str(chat_send(session=session, message="one").id))
+    turn_run(turn_id=str(chat_send(session_id=session.id, message="one").id))
     session.refresh_from_db()
 
-    turn_run(turn_id=str(chat_send(session=session, message="two").id))
+    turn_run(turn_id=str(chat_send(session_id=session.id, message="two").id))
 
     second = llm.requests[1]["messages"]
     assert [(m["role"], m["content"]) for m in second[1:]] == [
@@ -115,7 +115,7 @@ def test_the_second_turn_sends_the_conversation_so_far(alice: Any, llm: Scripted
 def test_a_refused_key_ends_the_turn_with_an_error_that_says_what_to_fix(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(error(401))
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
 
@@ -134,7 +134,7 @@ def test_a_refused_key_ends_the_turn_with_an_error_that_says_what_to_fix(alice: 
 def test_a_server_error_is_retried_and_the_reply_arrives_once(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(error(500), text("Recovered"))
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
 
     assert turn_run(turn_id=str(turn.id)) == "completed"
 
@@ -149,7 +149,7 @@ def test_a_provider_that_keeps_failing_ends_the_turn_with_an_explanation(
     settings.LLM_MAX_RETRIES = 2
     llm.set_default(error(503))
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
 
@@ -166,7 +166,7 @@ def test_a_missing_key_tells_the_user_which_variable_to_set(alice: Any, llm: Scr
     settings.API_KEY = ""
     settings.OPENAI_API_KEY = ""
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
 
@@ -181,13 +181,13 @@ def test_a_missing_key_tells_the_user_which_variable_to_set(alice: Any, llm: Scr
 def test_stop_ends_a_turn_while_the_model_has_not_answered_yet(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(slow(text("too late"), 30.0))
     session = new_session(alice)
-    turn = chat_send(session=session, message="think hard")
+    turn = chat_send(session_id=session.id, message="think hard")
     result: dict[str, str] = {}
     runner = threading.Thread(target=lambda: result.update(outcome=turn_run(turn_id=str(turn.id))))
     runner.start()
     llm.wait_for_requests(1, timeout=10)
 
-    turn_stop(session=Session.objects.get(pk=session.id))
+    turn_stop(session_id=session.id)
     runner.join(timeout=10)
 
     assert not runner.is_alive()  # ended at the stop, 20 s before the model would have answered
@@ -206,7 +206,7 @@ def test_stop_mid_stream_stores_what_was_streamed_as_the_final_message_marked_cu
 ) -> None:
     llm.push(text("word " * 400, chunk_size=5, delay_per_chunk=0.02))
     session = new_session(alice)
-    turn = chat_send(session=session, message="long answer please")
+    turn = chat_send(session_id=session.id, message="long answer please")
     runner = threading.Thread(target=turn_run, kwargs={"turn_id": str(turn.id)})
     runner.start()
     deadline = time.monotonic() + 10
@@ -214,7 +214,7 @@ def test_stop_mid_stream_stores_what_was_streamed_as_the_final_message_marked_cu
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
-    turn_stop(session=Session.objects.get(pk=session.id))
+    turn_stop(session_id=session.id)
     runner.join(timeout=10)
 
     assert not runner.is_alive()
@@ -231,9 +231,9 @@ def test_stop_mid_stream_stores_what_was_streamed_as_the_final_message_marked_cu
 
 def test_a_stop_before_the_worker_starts_cancels_the_queued_turn(alice: Any, llm: ScriptedLLM) -> None:
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
 
-    turn_stop(session=Session.objects.get(pk=session.id))
+    turn_stop(session_id=session.id)
 
     assert turn_run(turn_id=str(turn.id)) == "skipped"
     turn.refresh_from_db()
@@ -250,7 +250,7 @@ def test_a_stop_before_the_worker_starts_cancels_the_queued_turn(alice: Any, llm
 def test_running_a_finished_turn_again_is_a_no_op(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(text("only once"))
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     turn_run(turn_id=str(turn.id))
     before = eventlog.events_after(session.id, 0)
 
@@ -262,7 +262,7 @@ def test_running_a_finished_turn_again_is_a_no_op(alice: Any, llm: ScriptedLLM) 
 
 def test_a_second_turn_waits_while_the_session_lock_is_held(alice: Any, llm: ScriptedLLM) -> None:
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     lock = session_turn_lock(session.id)
     assert lock.acquire(blocking=False)
     try:
@@ -278,7 +278,7 @@ def test_a_second_turn_waits_while_the_session_lock_is_held(alice: Any, llm: Scr
 def test_a_turn_whose_worker_died_is_resumed_without_a_second_answer(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(text("the answer"))
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     # The first worker claimed the turn and published the answer, then died before the end.
     Turn.objects.filter(pk=turn.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
     from agents.runtime import TurnContext
@@ -297,7 +297,7 @@ def test_a_turn_whose_worker_died_is_resumed_without_a_second_answer(alice: Any,
 
 def test_the_watchdog_cancels_a_dead_turn_that_was_asked_to_stop(alice: Any) -> None:
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     Turn.objects.filter(pk=turn.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
     turn_stop_request(str(turn.id), "stop")
 
@@ -311,7 +311,7 @@ def test_the_watchdog_cancels_a_dead_turn_that_was_asked_to_stop(alice: Any) -> 
 def test_the_watchdog_fails_a_turn_that_died_too_often_and_says_why(alice: Any, settings: Any) -> None:
     settings.TURN_MAX_RESUMES = 1
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     Turn.objects.filter(pk=turn.pk).update(
         status="running", resume_count=1, heartbeat_at=timezone.now() - timedelta(minutes=5)
     )
@@ -326,7 +326,7 @@ def test_the_watchdog_fails_a_turn_that_died_too_often_and_says_why(alice: Any, 
 
 def test_the_watchdog_leaves_a_slow_turn_that_still_holds_its_lock(alice: Any) -> None:
     session = new_session(alice)
-    turn = chat_send(session=session, message="hi")
+    turn = chat_send(session_id=session.id, message="hi")
     Turn.objects.filter(pk=turn.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
     lock = session_turn_lock(session.id)
     lock.acquire(blocking=False)
@@ -341,9 +341,9 @@ def test_the_watchdog_leaves_a_slow_turn_that_still_holds_its_lock(alice: Any) -
 def test_a_new_message_cancels_a_queued_turn_and_queues_its_own(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(text("answer to the second"))
     session = new_session(alice)
-    first = chat_send(session=session, message="first")
+    first = chat_send(session_id=session.id, message="first")
 
-    second = chat_send(session=Session.objects.get(pk=session.id), message="second")
+    second = chat_send(session_id=session.id, message="second")
     turn_run(turn_id=str(first.id))
     turn_run(turn_id=str(second.id))
 
@@ -360,7 +360,7 @@ def test_retry_after_an_error_answers_the_same_message_and_keeps_the_error_in_th
 ) -> None:
     llm.push(error(401))
     session = new_session(alice)
-    failed = chat_send(session=session, message="Say hello")
+    failed = chat_send(session_id=session.id, message="Say hello")
     assert turn_run(turn_id=str(failed.id)) == "failed"
     llm.push(text("Hello!"))
 
@@ -385,7 +385,7 @@ def test_regenerate_gives_another_answer_to_the_last_message_and_keeps_the_first
 ) -> None:
     llm.push(text("First answer"), text("Second answer"))
     session = new_session(alice)
-    first = chat_send(session=session, message="Name a colour")
+    first = chat_send(session_id=session.id, message="Name a colour")
     turn_run(turn_id=str(first.id))
 
     retried = alice_client.post(f"/api/v1/sessions/{session.id}/retry").json()["data"]["turn_id"]
@@ -403,7 +403,7 @@ def test_retry_is_refused_while_a_turn_is_queued_and_for_a_foreign_session(
     assert alice_client.post(f"/api/v1/sessions/{session.id}/retry").json() == {
         "code": 409, "msg": "There is no message to retry yet: send one.", "data": None,
     }  # fmt: skip
-    chat_send(session=session, message="hi")
+    chat_send(session_id=session.id, message="hi")
 
     busy = alice_client.post(f"/api/v1/sessions/{session.id}/retry")
     foreign = bob_client.post(f"/api/v1/sessions/{session.id}/retry")

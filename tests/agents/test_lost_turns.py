@@ -60,7 +60,7 @@ def test_a_queued_turn_whose_message_was_deleted_from_redis_is_sent_again_and_an
     settings.TURN_REQUEUE_SECONDS = 120
     llm.push(text("Here after all."))
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="Are you there?")
+    turn = chat_send(session_id=session.id, message="Are you there?")
     assert turn is not None
     [(raw, turn_id)] = queued_messages()
     assert turn_id == str(turn.id)
@@ -108,7 +108,7 @@ def test_a_queued_turn_whose_message_was_deleted_from_redis_is_sent_again_and_an
 def test_a_queued_turn_whose_send_never_happened_is_sent_after_the_bound(alice: Any, settings: Any) -> None:
     settings.TURN_REQUEUE_SECONDS = 120
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="hello")
+    turn = chat_send(session_id=session.id, message="hello")
     assert turn is not None
     get_redis().delete("turns")
     # As if the process died between committing the turn and sending its task.
@@ -125,7 +125,7 @@ def test_the_watchdog_sends_nothing_again_for_turns_that_started_or_ended(alice:
     statuses = [TurnStatus.RUNNING, TurnStatus.COMPLETED, TurnStatus.CANCELLED, TurnStatus.WAITING]
     for status in statuses:
         session = session_create(owner_id=alice.pk, mode="lite")
-        turn = chat_send(session=session, message="hello")
+        turn = chat_send(session_id=session.id, message="hello")
         assert turn is not None
         Turn.objects.filter(pk=turn.pk).update(
             status=status, heartbeat_at=timezone.now(), enqueued_at=timezone.now() - timedelta(hours=1)
@@ -139,7 +139,7 @@ def test_the_watchdog_sends_nothing_again_for_turns_that_started_or_ended(alice:
 
 def test_a_second_message_for_a_turn_another_worker_runs_is_skipped(alice: Any, llm: ScriptedLLM) -> None:
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="hello")
+    turn = chat_send(session_id=session.id, message="hello")
     assert turn is not None
     before = timeline(session.id)
     # Another worker claimed the turn and holds the session lock.

@@ -50,7 +50,7 @@ def tool_results(request: dict[str, Any]) -> dict[str, str]:
 
 def run(owner: Any, message: str) -> tuple[str, str, Turn]:
     session = new_agent_session(owner)
-    turn = chat_send(session=session, message=message)
+    turn = chat_send(session_id=session.id, message=message)
     assert turn is not None
     outcome = turn_run(turn_id=str(turn.id))
     turn.refresh_from_db()
@@ -179,7 +179,7 @@ def test_a_lite_answer_keeps_the_reasoning_out_of_the_streamed_tokens_and_the_me
 ) -> None:
     llm.push(text("Four.", reasoning="let me think: 2+2 is 4", reasoning_field="reasoning"))
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="2+2?")
+    turn = chat_send(session_id=session.id, message="2+2?")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"
@@ -262,7 +262,7 @@ def test_an_agent_stream_that_ends_without_finish_reason_is_retried(
 def test_a_lite_stream_cut_after_text_was_shown_is_reported_not_retried(alice: Any, llm: ScriptedLLM) -> None:
     llm.push(text("The answer is", finish=False), text("never asked for"))
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="tell me")
+    turn = chat_send(session_id=session.id, message="tell me")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "failed"

@@ -83,7 +83,7 @@ def test_reject_on_an_idle_session_accepts_exactly_one_of_20_racing_messages(ali
 
 def test_reject_on_a_busy_session_refuses_all_20_and_changes_nothing(alice: Any) -> None:
     session = lite_session(alice)
-    running = chat_send(session=session, message="first")
+    running = chat_send(session_id=session.id, message="first")
     assert running is not None
     seq_before = eventlog.last_seq(session.id)
 
@@ -98,7 +98,7 @@ def test_reject_on_a_busy_session_refuses_all_20_and_changes_nothing(alice: Any)
 
 def test_interrupt_leaves_exactly_one_active_turn_after_20_racing_messages(alice: Any) -> None:
     session = lite_session(alice)
-    chat_send(session=session, message="first")
+    chat_send(session_id=session.id, message="first")
 
     results = send_at_once(alice, session.id, "interrupt")
 
@@ -114,7 +114,7 @@ def test_interrupt_leaves_exactly_one_active_turn_after_20_racing_messages(alice
 def test_enqueue_queues_all_20_racing_messages_and_runs_them_in_the_order_sent(alice: Any, llm: ScriptedLLM) -> None:
     llm.set_default(text("ok"))
     session = lite_session(alice)
-    first = chat_send(session=session, message="first")
+    first = chat_send(session_id=session.id, message="first")
     assert first is not None
 
     results = send_at_once(alice, session.id, "enqueue")
@@ -157,7 +157,7 @@ def test_an_unknown_strategy_is_a_422_naming_the_field_and_nothing_is_sent(alice
 
 def test_an_enqueued_message_is_answered_as_queued_in_the_response_headers(alice: Any, alice_client: Any) -> None:
     session = lite_session(alice)
-    chat_send(session=session, message="first")
+    chat_send(session_id=session.id, message="first")
 
     response = alice_client.post(
         f"/api/v1/sessions/{session.id}/chat", {"message": "second", "multitask_strategy": "enqueue"}, format="json"
@@ -175,7 +175,7 @@ def test_rollback_leaves_only_the_last_of_20_racing_messages_and_one_rollback_ev
 ) -> None:
     llm.set_default(text("ok"))
     session = lite_session(alice)
-    first = chat_send(session=session, message="first")
+    first = chat_send(session_id=session.id, message="first")
     assert first is not None
 
     results = send_at_once(alice, session.id, "rollback")

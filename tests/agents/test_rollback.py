@@ -60,14 +60,14 @@ def test_rollback_discards_the_running_turns_events_and_memory_and_the_next_turn
     # Given a session whose first task is done, and a second task running
     session = new_agent_session(alice)
     llm.push(plan("Count to three"), done("1..3"), deliver("Counted to three."))
-    first = chat_send(session=session, message="Count to three")
+    first = chat_send(session_id=session.id, message="Count to three")
     assert first is not None and turn_run(turn_id=str(first.id)) == "completed"
     memory_before = memory_load(session_id=session.id).model_dump()
     lines_before = timeline(session.id)
     requests_before = len(llm.requests)
 
     llm.push(plan("Count to a million", title="A million"), slow(done("1..1000000"), 30))
-    second = chat_send(session=session, message="Now count to a million")
+    second = chat_send(session_id=session.id, message="Now count to a million")
     assert second is not None
     worker = threading.Thread(target=lambda: turn_run(turn_id=str(second.id)))
     worker.start()
@@ -77,7 +77,7 @@ def test_rollback_discards_the_running_turns_events_and_memory_and_the_next_turn
     # When a third message arrives with multitask_strategy=rollback
     llm.push(plan("Count to ten"), done("1..10"), deliver("Counted to ten."))
     session.refresh_from_db()  # as the API reads it: running
-    third = chat_send(session=session, message="Only to ten, please", multitask_strategy="rollback")
+    third = chat_send(session_id=session.id, message="Only to ten, please", multitask_strategy="rollback")
     assert third is not None
     worker.join(timeout=15)
     assert not worker.is_alive()
@@ -122,12 +122,12 @@ def test_rollback_discards_the_running_turns_events_and_memory_and_the_next_turn
 
 def test_rollback_of_a_queued_turn_discards_its_message_at_once(alice: Any, llm: ScriptedLLM) -> None:
     session = Session.objects.create(owner=alice, mode="lite")
-    first = chat_send(session=session, message="first")
+    first = chat_send(session_id=session.id, message="first")
     assert first is not None
 
     session.refresh_from_db()  # as the API reads it: running
 
-    second = chat_send(session=session, message="second", multitask_strategy="rollback")
+    second = chat_send(session_id=session.id, message="second", multitask_strategy="rollback")
 
     assert second is not None
     first.refresh_from_db()

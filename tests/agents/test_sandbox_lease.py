@@ -39,7 +39,7 @@ def test_a_turn_s_heartbeat_renews_its_sandbox_lease_while_the_model_thinks(
     settings.TURN_HEARTBEAT_SECONDS = 0.2
     llm.push(plan("Think long"), slow(done("thought"), 4.0), deliver("Thought it through."))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Think long")
+    turn = chat_send(session_id=session.id, message="Think long")
     assert turn is not None
     outcome: list[str] = []
     runner = threading.Thread(target=lambda: outcome.append(turn_run(turn_id=str(turn.id))))

@@ -52,7 +52,7 @@ def test_deleting_a_session_deletes_its_agent_memory_and_its_files(
         call("complete_step", {"success": True, "result": "ok", "attachments": [out]}, "call_done"),
         call("deliver_result", {"message": "Here it is."}, "call_result"),
     )
-    turn = chat_send(session=session, message="Write a file", attachments=[upload["file_id"]])
+    turn = chat_send(session_id=session.id, message="Write a file", attachments=[upload["file_id"]])
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "completed"
     files = get_db()[f"{BUCKET}.files"]
@@ -89,7 +89,7 @@ def test_deleting_a_session_in_the_admin_leaves_no_event_log_memory_files_or_san
         call("complete_step", {"success": True, "result": "ok", "attachments": [out]}, "call_done"),
         call("deliver_result", {"message": "Here it is."}, "call_result"),
     )
-    turn = chat_send(session=session, message="Write a file")
+    turn = chat_send(session_id=session.id, message="Write a file")
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "completed"
     files = get_db()[f"{BUCKET}.files"]

@@ -65,7 +65,7 @@ def test_sigterm_hands_a_running_agent_turn_to_another_worker_without_an_error(
     )
     first = pool.start("first")
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Count the anchors")
+    turn = chat_send(session_id=session.id, message="Count the anchors")
     assert turn is not None
     llm.wait_for_requests(3, timeout=60)  # the shell ran; its result is checkpointed
 
@@ -114,7 +114,7 @@ def test_sigterm_lets_a_running_lite_turn_finish_before_the_worker_exits(
     llm.push(slow(text("Finished before the restart."), 2))
     first = pool.start("first")
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="Quick question")
+    turn = chat_send(session_id=session.id, message="Quick question")
     assert turn is not None
     llm.wait_for_requests(1, timeout=60)
 

@@ -42,7 +42,7 @@ def test_the_admin_shows_a_sessions_event_timeline(staff_client: Client, alice: 
 @pytest.mark.django_db(transaction=True)
 def test_the_admin_stop_action_asks_running_turns_to_stop(staff_client: Client, alice: Any) -> None:
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="work")
+    turn = chat_send(session_id=session.id, message="work")
     Turn.objects.filter(pk=turn.pk).update(status="running")
 
     response = staff_client.post(

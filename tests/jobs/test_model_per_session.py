@@ -39,7 +39,7 @@ def second(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def ask(session_id: str, message: str) -> Turn:
-    turn = chat_send(session=Session.objects.get(pk=session_id), message=message)
+    turn = chat_send(session_id=session_id, message=message)
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "completed"
     turn.refresh_from_db()

@@ -419,7 +419,7 @@ def test_a_turn_whose_sandbox_is_not_ready_in_time_ends_with_an_error_that_says_
     # The sandbox starts while the model plans; the turn meets its failure at the first tool call.
     llm.push(plan("List the files"), call("shell_exec", {"id": "main", "exec_dir": "/tmp", "command": "ls"}, "c1"))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="List the files")
+    turn = chat_send(session_id=session.id, message="List the files")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "failed"

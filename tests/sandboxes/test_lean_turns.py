@@ -65,7 +65,7 @@ def test_a_plan_the_model_refuses_leaves_no_sandbox_behind(
     settings.LLM_MAX_RETRIES = 0
     llm.push(slow(error(400, "The model refused the request"), PLAN_SECONDS[backend]))
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Plan something")
+    turn = chat_send(session_id=session.id, message="Plan something")
     assert turn is not None
     outcome: list[str] = []
     runner = threading.Thread(target=lambda: outcome.append(turn_run(turn_id=str(turn.id))))
@@ -97,7 +97,7 @@ def test_a_turn_without_a_model_key_starts_no_sandbox(
 ) -> None:
     settings.LLM_PROVIDER, settings.API_KEY, settings.OPENAI_API_KEY = "openai", "", ""
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Plan something")
+    turn = chat_send(session_id=session.id, message="Plan something")
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "failed"
     assert not Sandbox.objects.exists()
@@ -114,7 +114,7 @@ def test_a_failed_plan_gives_a_pool_sandbox_back_to_the_pool(
     llm.push(error(400, "No plan today"))
     session = new_agent_session(alice)
     session_model_set(session_id=session.id, model="")  # a session with reach settings: secrets wait for a tool
-    turn = chat_send(session=session, message="Plan something")
+    turn = chat_send(session_id=session.id, message="Plan something")
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "failed"
     # The acquire may still be claiming it when the plan fails: it is given back once claimed.
@@ -136,7 +136,7 @@ def test_the_next_turn_wakes_a_hibernated_sandbox_with_its_files(alice: Any, llm
         done("written", "call_done1"),
         deliver("Wrote note.txt."),
     )
-    first = chat_send(session=session, message="Write a note")
+    first = chat_send(session_id=session.id, message="Write a note")
     assert first is not None
     assert turn_run(turn_id=str(first.id)) == "completed", timeline(session.id)
     box = Sandbox.objects.get(session=session)
@@ -152,7 +152,7 @@ def test_the_next_turn_wakes_a_hibernated_sandbox_with_its_files(alice: Any, llm
         done("read", "call_done2"),
         deliver("The note says kept-across-sleep."),
     )
-    second = chat_send(session=session, message="What does the note say?")
+    second = chat_send(session_id=session.id, message="What does the note say?")
     assert second is not None
     assert turn_run(turn_id=str(second.id)) == "completed", timeline(session.id)
     console = str(tool_event(session.id, "c2")["content"])

@@ -203,7 +203,7 @@ def test_deleting_a_session_leaves_nothing_running(local_backend: str, alice: An
     handle = sandbox_acquire(session_id=session.id)
     pid = jail_pid(handle.sandbox_id)
 
-    session_delete_with_work(session=session)
+    session_delete_with_work(session_id=session.id)
 
     row = Sandbox.objects.get(pk=handle.sandbox_id)
     assert (row.status, row.session_id) == (SandboxStatus.STOPPED, None)

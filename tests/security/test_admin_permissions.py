@@ -82,7 +82,7 @@ def test_staff_with_the_change_permission_may_extend_a_lease_but_not_destroy(lea
 
 def test_view_only_staff_cannot_stop_a_running_turn(alice: Any) -> None:
     session = session_create(owner_id=alice.pk, mode="lite")
-    turn = chat_send(session=session, message="work")
+    turn = chat_send(session_id=session.id, message="work")
     Turn.objects.filter(pk=turn.pk).update(status="running")
     client = staff_with("view_turn")
 

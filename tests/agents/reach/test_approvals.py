@@ -52,7 +52,7 @@ def _session_waiting_on_shell(alice: Any, llm: ScriptedLLM, home: str) -> tuple[
         ),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Say hello from the shell")
+    turn = chat_send(session_id=session.id, message="Say hello from the shell")
     assert turn is not None
     assert turn_run(turn_id=str(turn.id)) == "waiting"
     return session, turn
@@ -111,7 +111,7 @@ def test_denying_gives_the_model_the_denial_as_the_calls_result_and_runs_nothing
         call("shell_exec", {"id": "approvals", "exec_dir": home, "command": "touch denied-marker"}, "call_touch"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Touch a file")
+    turn = chat_send(session_id=session.id, message="Touch a file")
     assert turn is not None and turn_run(turn_id=str(turn.id)) == "waiting"
     llm.push(*finish("I did not touch it."))
 
@@ -156,7 +156,7 @@ def test_blocked_tools_are_not_offered_to_the_model(alice: Any, llm: ScriptedLLM
     llm.push(plan("Nothing"), *finish())
     session = new_agent_session(alice)
     SessionReach.objects.create(session=session, job_rules={"file_read": "allow"})
-    turn = chat_send(session=session, message="hello")
+    turn = chat_send(session_id=session.id, message="hello")
     assert turn is not None and turn_run(turn_id=str(turn.id)) == "completed"
 
     tools = offered(llm.requests[1])
@@ -172,7 +172,7 @@ def test_a_new_message_while_waiting_expires_the_approval(
         tool_calls_update_plan(),
         *finish("Changed course."),
     )
-    turn = chat_send(session=session, message="Never mind, do nothing")
+    turn = chat_send(session_id=session.id, message="Never mind, do nothing")
     assert turn is not None and turn_run(turn_id=str(turn.id)) == "completed"
 
     response = alice_client.post(f"/api/v1/sessions/{session.id}/approvals/call_sh", {"approve": True}, format="json")

@@ -46,7 +46,7 @@ def test_the_agent_uses_a_stdio_server_in_the_sandbox_and_an_http_server_text_an
         *finish("2 + 40 = 42, and a red swatch."),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Add 2 and 40, then draw red")
+    turn = chat_send(session_id=session.id, message="Add 2 and 40, then draw red")
     assert turn is not None
 
     outcome = turn_run(turn_id=str(turn.id))
@@ -99,7 +99,7 @@ def test_a_server_that_cannot_start_or_fails_a_call_gives_readable_errors_and_th
         *finish("Some tools failed."),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Use the tools")
+    turn = chat_send(session_id=session.id, message="Use the tools")
     assert turn is not None
 
     outcome = turn_run(turn_id=str(turn.id))
@@ -130,7 +130,7 @@ def test_tool_lists_are_cached_so_a_turn_starts_no_server_until_a_tool_is_called
     key = spec_of(server).cache_key()
     llm.push(plan("Nothing"), *finish())
     first = new_agent_session(alice)
-    turn = chat_send(session=first, message="first")
+    turn = chat_send(session_id=first.id, message="first")
     assert turn is not None and turn_run(turn_id=str(turn.id)) == "completed"
     cached = json.loads(get_redis().get(key) or "[]")
     assert sorted(t["name"] for t in cached) == ["add", "env", "fail", "slow", "swatch"]
@@ -139,7 +139,7 @@ def test_tool_lists_are_cached_so_a_turn_starts_no_server_until_a_tool_is_called
     get_redis().set(key, json.dumps([{"name": "planted", "description": "", "input_schema": {"type": "object"}}]))
     llm.push(plan("Nothing"), *finish())
     second = new_agent_session(alice)
-    turn = chat_send(session=second, message="second")
+    turn = chat_send(session_id=second.id, message="second")
     assert turn is not None and turn_run(turn_id=str(turn.id)) == "completed"
 
     tools = offered(llm.requests[-2])
@@ -210,7 +210,7 @@ def test_a_secret_named_in_a_servers_env_reaches_the_server_and_its_echo_is_reda
     )
     llm.push(plan("Read the token"), call("mcp_calc_env", {"name": "CALC_TOKEN"}, "call_env"), *finish())
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Which token does the server have?")
+    turn = chat_send(session_id=session.id, message="Which token does the server have?")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed"

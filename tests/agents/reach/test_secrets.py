@@ -115,7 +115,7 @@ def test_a_canary_secret_printed_encoded_and_split_reaches_the_shell_but_nothing
         call("complete_step", {"success": True, "result": "ok"}, "call_done"),
         call("deliver_result", {"message": "Here it is.", "attachments": [f"{home}/leak.txt"]}, "call_result"),
     )
-    turn = chat_send(session=session, message="Print the token")
+    turn = chat_send(session_id=session.id, message="Print the token")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "completed", timeline(session.id)

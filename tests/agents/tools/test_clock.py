@@ -33,7 +33,7 @@ def test_clock_now_is_offered_shows_the_time_in_the_timezone_and_refuses_an_unkn
         one("deliver_result", {"message": "It is evening in Tokyo.", "attachments": []}, "call_result"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="What time is it in Tokyo?")
+    turn = chat_send(session_id=session.id, message="What time is it in Tokyo?")
     assert turn is not None
     before = datetime.now(UTC).replace(microsecond=0)
 

@@ -120,7 +120,7 @@ def test_the_turn_deadline_ends_the_turn_with_an_error_that_names_the_setting(
         call("shell_wait", {"id": "sh-deadline", "seconds": 30}, "call_wait"),
     )
     session = new_agent_session(alice)
-    turn = chat_send(session=session, message="Run it")
+    turn = chat_send(session_id=session.id, message="Run it")
     assert turn is not None
 
     assert turn_run(turn_id=str(turn.id)) == "failed"
