@@ -54,3 +54,20 @@ def test_operation_ids_are_unique_and_name_lists_as_lists(schema: dict[str, Any]
     assert schema["paths"]["/api/v1/jobs/{job_id}"]["get"]["operationId"] == "jobs_retrieve"
     assert schema["paths"]["/api/v1/auth/me"]["get"]["operationId"] == "auth_me_retrieve"
     assert "ApiKey" in schema["components"]["securitySchemes"]
+
+
+def test_a_url_routed_method_by_method_keeps_one_path_with_each_methods_operation(schema: dict[str, Any]) -> None:
+    detail = schema["paths"]["/api/v1/sessions/{session_id}"]
+    collection = schema["paths"]["/api/v1/sessions"]
+
+    assert {method: op["operationId"] for method, op in detail.items()} == {
+        "get": "sessions_retrieve",
+        "patch": "sessions_partial_update",
+        "delete": "sessions_destroy",
+    }
+    assert {method: op["operationId"] for method, op in collection.items()} == {
+        "get": "sessions_list",
+        "put": "sessions_update",
+    }
+    rename = detail["patch"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(_body_schema(schema, rename)["properties"]) == {"title"}
