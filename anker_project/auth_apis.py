@@ -1,10 +1,11 @@
-"""Login for API clients (JWT) and the browser (the same call also sets the session cookie)."""
+"""Login for API clients (JWT) and the browser (the same call also sets the session cookie); one
+class per operation, bodies rendered by the output serializers the schema shows."""
 
 import contextlib
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -28,38 +29,38 @@ class JsonOnlyError(ApplicationError):
     status = 415
 
 
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    is_staff = serializers.BooleanField()
+
+    class Meta:
+        ref_name = "User"
+
+
+class TokensSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField()
+
+    class Meta:
+        ref_name = "Tokens"
+
+
+class LoginTokensSerializer(TokensSerializer):
+    user = UserSerializer()
+
+    class Meta:
+        ref_name = "LoginTokens"
+
+
 def user_payload(user: Any) -> dict[str, Any]:
     return {"id": user.pk, "username": user.get_username(), "email": user.email, "is_staff": user.is_staff}
 
 
-_User = inline_serializer(
-    "User",
-    {
-        "id": serializers.IntegerField(),
-        "username": serializers.CharField(),
-        "email": serializers.CharField(),
-        "is_staff": serializers.BooleanField(),
-    },
-)
-
-_Login = inline_serializer(
-    "LoginTokens",
-    {
-        "access_token": serializers.CharField(),
-        "refresh_token": serializers.CharField(),
-        "token_type": serializers.CharField(),
-        "user": _User,
-    },
-)
-
-_Tokens = inline_serializer(
-    "Tokens",
-    {
-        "access_token": serializers.CharField(),
-        "refresh_token": serializers.CharField(),
-        "token_type": serializers.CharField(),
-    },
-)
+def _tokens(refresh: RefreshToken) -> dict[str, str]:
+    return {"access_token": str(refresh.access_token), "refresh_token": str(refresh), "token_type": "bearer"}
 
 
 class LoginApi(APIView):
@@ -74,7 +75,9 @@ class LoginApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
-    @extend_schema(summary="Log in: JWT pair, and a session cookie for the browser", request=Input, responses=_Login)
+    @extend_schema(
+        summary="Log in: JWT pair, and a session cookie for the browser", request=Input, responses=LoginTokensSerializer
+    )
     def post(self, request: Request) -> Response:
         if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
             raise JsonOnlyError("Log in with a JSON body: Content-Type: application/json.")
@@ -89,14 +92,7 @@ class LoginApi(APIView):
         login_success_record(username=username)
         login(request._request, user)
         refresh = RefreshToken.for_user(user)
-        return ok(
-            {
-                "access_token": str(refresh.access_token),
-                "refresh_token": str(refresh),
-                "token_type": "bearer",
-                "user": user_payload(user),
-            }
-        )
+        return ok(LoginTokensSerializer({**_tokens(refresh), "user": user_payload(user)}).data)
 
 
 class RefreshApi(APIView):
@@ -106,7 +102,7 @@ class RefreshApi(APIView):
     class Input(serializers.Serializer):
         refresh_token = serializers.CharField()
 
-    @extend_schema(summary="Exchange a refresh token for a new pair", request=Input, responses=_Tokens)
+    @extend_schema(summary="Exchange a refresh token for a new pair", request=Input, responses=TokensSerializer)
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -116,13 +112,13 @@ class RefreshApi(APIView):
             raise AuthenticationFailedError("The refresh token is invalid or expired; log in again.") from exc
         except TokenRevokedError as exc:
             raise AuthenticationFailedError(f"The refresh token was revoked ({exc}); log in again.") from exc
-        return ok({"access_token": str(refresh.access_token), "refresh_token": str(refresh), "token_type": "bearer"})
+        return ok(TokensSerializer(_tokens(refresh)).data)
 
 
 class MeApi(APIView):
-    @extend_schema(summary="The logged-in user", responses=_User)
+    @extend_schema(summary="The logged-in user", responses=UserSerializer)
     def get(self, request: Request) -> Response:
-        return ok(user_payload(request.user))
+        return ok(UserSerializer(user_payload(request.user)).data)
 
 
 class LogoutApi(APIView):
