@@ -76,14 +76,15 @@ def chat_send(
 def _chat_send_locked(
     *, session: Session, message: str, files: list[FileInfo], queue: str, multitask_strategy: str
 ) -> Turn:
-    if multitask_strategy == MultitaskStrategy.REJECT:
-        if Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).exists():
-            raise ConflictError(
-                "The session is still answering a message (multitask_strategy=reject): "
-                "wait for its end, or send with interrupt or enqueue."
-            )
-    elif multitask_strategy == MultitaskStrategy.INTERRUPT:
-        _end_active_turns(session, StopReason.INTERRUPT)
+    busy = Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES)
+    if multitask_strategy == MultitaskStrategy.REJECT and busy.exists():
+        raise ConflictError(
+            "The session is still answering a message (multitask_strategy=reject): "
+            "wait for its end, or send with interrupt or enqueue."
+        )
+    interrupted = 0
+    if multitask_strategy == MultitaskStrategy.INTERRUPT:
+        interrupted = _end_active_turns(session, StopReason.INTERRUPT)[0]
     elif multitask_strategy == MultitaskStrategy.ROLLBACK:
         _end_active_turns(session, StopReason.ROLLBACK)
     # No transaction around the publishes: holding the database's write lock across Mongo and
@@ -100,7 +101,9 @@ def _chat_send_locked(
     turn.message_seq = event["seq"]
     # Published before the turn is queued, so it precedes everything the turn publishes. After a
     # rollback too: the `running` the log had may have been a discarded turn's.
-    if session.status != SessionStatus.RUNNING or multitask_strategy == MultitaskStrategy.ROLLBACK:
+    # After an interrupt too: each interrupted turn publishes its `done`, and readers must not take
+    # that for the end of the work (callers that passed a session read before it ran always got it).
+    if session.status != SessionStatus.RUNNING or multitask_strategy == MultitaskStrategy.ROLLBACK or interrupted:
         event_publish(session.id, StatusEvent(status="running", turn_id=str(turn.id)))
     # Queued once the caller's transaction (if any) commits, so the worker finds the turn.
     transaction.on_commit(lambda: turn_enqueue(turn, queue))
