@@ -1,103 +1,33 @@
-"""HTTP layer: bearer auth, routing, JSON envelope, streaming upload/download."""
+"""HTTP layer: bearer auth, dispatch, JSON envelope, streaming upload/download, WebSocket relay.
+The services and token check are in app.py, the route table in routes.py, body helpers in bodies.py."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
 import socket
 import socketserver
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from . import desktop, models, relay
-from .config import Settings
+from . import desktop, relay
+from .app import App
+from .bodies import _ChunkedReader, _one, _redacted_file, _validation_message
 from .errors import ApiError
-from .files import FileService, Readable
-from .mcp import McpManager
-from .paths import PathPolicy
-from .redact import Redactor
-from .shell import shell_env
-from .shells import ShellManager
+from .files import Readable
+from .routes import JSON_ROUTES, METHODS
+
+__all__ = ["App", "Handler", "ToolApiServer", "ToolApiUnixServer"]
 
 log = logging.getLogger("toolapi.http")
 
 MAX_JSON_BODY_BYTES = 64 * 1024 * 1024
 SOCKET_TIMEOUT_SECONDS = 300
-
-
-class App:
-    """Everything a request handler needs; one per server."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.policy = PathPolicy(settings.root, settings.home)
-        self.files = FileService(self.policy)
-        self.shells = ShellManager(settings, self.policy)
-        self.mcp = McpManager(settings, shell_env(settings))
-        self.redactor = Redactor({})
-        self._token = settings.token.encode("utf-8")
-        self._refused_lock = threading.Lock()
-        self.refused = 0  # requests turned away for a missing or wrong token, since start
-
-    def set_env(self, req: models.EnvSetRequest) -> models.EnvSetResult:
-        # The values are secrets: every response from now on is redacted of them.
-        self.redactor = Redactor(dict(req.env))
-        restarted = self.shells.set_env(dict(req.env))
-        return models.EnvSetResult(names=sorted(req.env), shells_restarted=restarted)
-
-    def authorized(self, header: str | None) -> bool:
-        if not header or not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[len("Bearer ") :].strip().encode("utf-8"), self._token)
-
-    def count_refused(self) -> int:
-        with self._refused_lock:
-            self.refused += 1
-            return self.refused
-
-
-@dataclass(frozen=True)
-class JsonRoute:
-    model: type[BaseModel]
-    handler: Callable[[App, Any], BaseModel]
-
-
-JSON_ROUTES: dict[str, JsonRoute] = {
-    "/shell/exec": JsonRoute(models.ShellExecRequest, lambda a, r: a.shells.exec(r)),
-    "/shell/view": JsonRoute(models.ShellIdRequest, lambda a, r: a.shells.view(r)),
-    "/shell/wait": JsonRoute(models.ShellWaitRequest, lambda a, r: a.shells.wait(r)),
-    "/shell/write": JsonRoute(models.ShellWriteRequest, lambda a, r: a.shells.write(r)),
-    "/shell/kill": JsonRoute(models.ShellIdRequest, lambda a, r: a.shells.kill(r)),
-    "/shell/interrupt": JsonRoute(models.ShellInterruptRequest, lambda a, r: a.shells.interrupt(r)),
-    "/file/read": JsonRoute(models.FileReadRequest, lambda a, r: a.files.read(r)),
-    "/file/write": JsonRoute(models.FileWriteRequest, lambda a, r: a.files.write(r)),
-    "/file/str_replace": JsonRoute(models.FileStrReplaceRequest, lambda a, r: a.files.str_replace(r)),
-    "/file/search": JsonRoute(models.FileSearchRequest, lambda a, r: a.files.search(r)),
-    "/file/find": JsonRoute(models.FileFindRequest, lambda a, r: a.files.find(r)),
-    "/file/list": JsonRoute(models.FileListRequest, lambda a, r: a.files.list(r)),
-    "/env": JsonRoute(models.EnvSetRequest, lambda a, r: a.set_env(r)),
-    "/mcp/start": JsonRoute(models.McpStartRequest, lambda a, r: a.mcp.start(r, a.shells.extra_env)),
-    "/mcp/send": JsonRoute(models.McpSendRequest, lambda a, r: a.mcp.send(r)),
-    "/mcp/recv": JsonRoute(models.McpRecvRequest, lambda a, r: a.mcp.recv(r)),
-    "/mcp/stop": JsonRoute(models.McpIdRequest, lambda a, r: a.mcp.stop(r)),
-}
-# path -> the one method it accepts
-METHODS: dict[str, str] = {path: "POST" for path in JSON_ROUTES} | {
-    "/file/upload": "POST",
-    "/file/download": "GET",
-    "/health": "GET",
-    "/cdp": "GET",  # WebSocket upgrades, relayed to the desktop (relay.py)
-    "/vnc": "GET",
-}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -343,78 +273,3 @@ class ToolApiUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServ
             os.unlink(path)  # a stale socket from an earlier run
         super().__init__(path, Handler)
         os.chmod(path, 0o600)
-
-
-class _LineReader(Readable, Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-
-class _ChunkedReader:
-    """Minimal reader for a chunked request body (HTTP/1.1 clients that stream
-    without a length, e.g. requests with a generator)."""
-
-    def __init__(self, raw: _LineReader) -> None:
-        self.raw = raw
-        self.left = 0
-        self.done = False
-
-    def read(self, size: int = -1) -> bytes:
-        out = bytearray()
-        while not self.done and (size < 0 or len(out) < size):
-            if self.left == 0:
-                line = self.raw.readline(1024)
-                try:
-                    self.left = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError as exc:
-                    raise ApiError(400, "malformed chunked body") from exc
-                if self.left == 0:
-                    while self.raw.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    self.done = True
-                    break
-            want = self.left if size < 0 else min(self.left, size - len(out))
-            data = self.raw.read(want)
-            if not data:
-                raise ApiError(400, "chunked body ended early")
-            out += data
-            self.left -= len(data)
-            if self.left == 0:
-                self.raw.readline(1024)  # CRLF after the chunk
-        return bytes(out)
-
-
-def _one(query: dict[str, list[str]], name: str) -> str:
-    values = query.get(name)
-    if not values or not values[0]:
-        raise ApiError(422, f"query parameter {name!r} is required")
-    return values[0]
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid request: " + "; ".join(parts)
-
-
-# A file is read whole to be checked for secrets; deliverables are capped lower than this anyway.
-REDACT_MAX_BYTES = 64 * 1024 * 1024
-
-
-def _redacted_file(redactor: Redactor, path: str, size: int, chunks: Iterator[bytes]) -> bytes:
-    """The file's bytes with every secret redacted. Text (UTF-8) is redacted like any output; a
-    binary file cannot be edited without breaking it, so one that holds a secret is refused."""
-    if size > REDACT_MAX_BYTES:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        raise ApiError(413, f"{path} is larger than the {REDACT_MAX_BYTES} bytes that can be checked for secret values")
-    data = b"".join(chunks)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        if redactor.text(data.decode("latin-1")) != data.decode("latin-1"):
-            raise ApiError(403, f"{path} holds a secret value in binary form; it cannot leave the sandbox") from None
-        return data
-    return redactor.text(text).encode("utf-8")

@@ -16,10 +16,8 @@ import contextlib
 import fcntl
 import logging
 import os
-import pwd
 import secrets
 import shlex
-import signal
 import struct
 import subprocess
 import sys
@@ -32,18 +30,16 @@ from dataclasses import dataclass, field
 from . import models
 from .config import Settings
 from .errors import ApiError, conflict
-from .proctree import session_members, session_tree
+from .ptyreader import PtyReader
+from .shellenv import TERMINAL_COLUMNS, TERMINAL_ROWS, _user_name, shell_env
+from .shellsignals import ShellSignals
 from .terminal import OutputBuffer
 
 log = logging.getLogger("toolapi.shell")
 
 START_TIMEOUT_SECONDS = 10.0
-# After a timeout kills the foreground job, how long bash gets to show its prompt.
-KILL_GRACE_SECONDS = 3.0
-TERMINAL_COLUMNS = 200
 WRITE_CHUNK = 4096
 WRITE_TIMEOUT_SECONDS = 10.0
-TERMINAL_ROWS = 50
 
 # Runs in the child between fork and bash: make the pty (already on fd 0) the
 # controlling terminal of the new session, so job control and ^C work.
@@ -67,9 +63,6 @@ PS1=''
 PS2=''
 """
 
-_MARKER_END = b"\x1f\x1f"
-_MAX_MARKER_BYTES = 8192
-
 
 @dataclass
 class Record:
@@ -87,7 +80,10 @@ class Record:
         return self.buffer.text(self.note)
 
 
-class Shell:
+class Shell(PtyReader, ShellSignals):
+    """One bash on a pty. The pty reader (ptyreader.py) and the timeout/interrupt/kill
+    handling (shellsignals.py) are mixins over this class's state."""
+
     def __init__(
         self,
         shell_id: str,
@@ -165,31 +161,6 @@ class Shell:
             self.kill()
             raise ApiError(500, f"shell {self.id!r} did not start within {START_TIMEOUT_SECONDS:g} s")
         log.info("shell %s started (pid %d)", self.id, self.pid)
-
-    def kill(self) -> list[int]:
-        """SIGKILL bash and everything in its session or below it."""
-        pids = session_tree(self.pid) if self.proc.poll() is None else []
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self._waiter.join(timeout=10)
-        if self._waiter.is_alive():
-            log.warning("shell %s: bash pid %d did not die", self.id, self.pid)
-        return pids
-
-    def _wait_loop(self) -> None:
-        """When bash exits (``exit``, killed), end its jobs like a closed
-        terminal would, let the reader drain the last output, and mark the
-        shell dead so the next exec starts a fresh one."""
-        self.proc.wait()
-        for pid in session_members(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        # The reader ends once no process holds the pty's slave end any more.
-        self._reader.join(timeout=2)
-        with self.cond:
-            self._finish_on_death()
-        log.info("shell %s exited (%s)", self.id, self.proc.returncode)
 
     # --- commands -----------------------------------------------------------
 
@@ -283,54 +254,6 @@ class Shell:
     def _console(self) -> list[models.ConsoleRecord]:
         return [models.ConsoleRecord(ps1=r.ps1, command=r.command, output=r.output()) for r in self.console]
 
-    # --- pty reader ---------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:  # EIO: every slave fd is closed, bash is gone
-                chunk = b""
-            if not chunk:
-                break
-            with self.cond:
-                self._pending += chunk
-                self._consume()
-                self.cond.notify_all()
-        with contextlib.suppress(OSError):
-            os.close(self.master)
-
-    def _consume(self) -> None:
-        """Split the pending bytes into command output and prompt markers."""
-        start = self._marker_start
-        while self._pending:
-            idx = self._pending.find(start)
-            if idx < 0:
-                keep = _partial_suffix(self._pending, start)
-                self._emit(bytes(self._pending[: len(self._pending) - keep]))
-                del self._pending[: len(self._pending) - keep]
-                return
-            self._emit(bytes(self._pending[:idx]))
-            del self._pending[:idx]
-            end = self._pending.find(_MARKER_END, len(start))
-            if end < 0:
-                if len(self._pending) > _MAX_MARKER_BYTES:  # not our marker after all
-                    self._emit(bytes(self._pending[: len(start)]))
-                    del self._pending[: len(start)]
-                    continue
-                return
-            payload = bytes(self._pending[len(start) : end]).decode("utf-8", errors="replace")
-            del self._pending[: end + len(_MARKER_END)]
-            rc_text, _, cwd = payload.partition(":")
-            self._on_prompt(int(rc_text) if rc_text.lstrip("-").isdigit() else None, cwd)
-
-    def _emit(self, data: bytes) -> None:
-        if not data or not self._ready:
-            return  # output before the first prompt is bash start-up noise
-        target = self.current or (self.console[-1] if self.console else None)
-        if target is not None:
-            target.buffer.append(data)
-
     def _on_prompt(self, returncode: int | None, cwd: str) -> None:
         if cwd:
             self.cwd = cwd
@@ -366,49 +289,6 @@ class Shell:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.command_dir, name))
 
-    def _on_timeout(self, record: Record, timeout: float) -> None:
-        with self.cond:
-            if record.done:
-                return
-            record.note = f"\n[command killed: timeout of {timeout:g} s reached]"
-            try:
-                foreground = os.tcgetpgrp(self.master)
-            except OSError:
-                foreground = -1
-        log.warning("shell %s: command timed out after %g s", self.id, timeout)
-        if foreground > 0 and foreground != self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(foreground, signal.SIGKILL)
-            self.wait(record, KILL_GRACE_SECONDS)
-        if not record.done:
-            # bash itself is busy (a builtin loop) or did not come back: kill it all.
-            self.kill()
-
-    def interrupt(self, grace: float) -> Record | None:
-        """Ctrl-C for the running command: SIGINT to the terminal's foreground process
-        group, SIGKILL to it after `grace` seconds, and bash itself as a last resort.
-        Returns the interrupted record, or None when no command was running."""
-        with self.cond:
-            record = self.current
-            if record is None or record.done or not self.alive:
-                return None
-            record.note = "\n[interrupted: the task was stopped]"
-        for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, KILL_GRACE_SECONDS)):
-            try:
-                foreground = os.tcgetpgrp(self.master)
-            except OSError:
-                foreground = -1
-            # bash runs a builtin loop in its own group: SIGINT interrupts it like ^C does;
-            # SIGKILL never goes to bash here (that is the last resort below).
-            if foreground > 0 and (sig == signal.SIGINT or foreground != self.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(foreground, sig)
-            self.wait(record, wait)
-            if record.done:
-                return record
-        self.kill()
-        return record
-
     # --- helpers ------------------------------------------------------------
 
     def _keep_echo_off(self) -> None:
@@ -428,33 +308,3 @@ class Shell:
         if home != "/" and (cwd == home or cwd.startswith(home + "/")):
             shown = "~" + cwd[len(home) :]
         return f"{self._user}@{self.settings.hostname}:{shown} $"
-
-
-def shell_env(settings: Settings) -> dict[str, str]:
-    # The shells are the agent's: they get no tool-API configuration, and
-    # above all not the token.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLAPI_")}
-    env["HOME"] = settings.home
-    env["TERM"] = "xterm-256color"
-    env["PAGER"] = "cat"
-    env["GIT_PAGER"] = "cat"
-    env["COLUMNS"] = str(TERMINAL_COLUMNS)
-    env["LINES"] = str(TERMINAL_ROWS)
-    env.setdefault("LANG", "C.UTF-8")
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return env
-
-
-def _user_name() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
-
-
-def _partial_suffix(data: bytearray, marker: bytes) -> int:
-    """Length of the longest tail of data that is a head of marker."""
-    for size in range(min(len(marker) - 1, len(data)), 0, -1):
-        if data.endswith(marker[:size]):
-            return size
-    return 0
