@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from .schedules import schedule_due, schedule_job_ended, schedules_tick
-from .services import job_timeout, job_wake, jobs_retention_sweep, jobs_tick, webhook_attempt
+from .services import job_start, job_timeout, job_wake, jobs_retention_sweep, jobs_tick, webhook_attempt
 
 
 @shared_task(name="jobs.webhook_deliver")
@@ -11,6 +11,14 @@ def webhook_deliver(delivery_id: str) -> str:
     """One attempt of a webhook delivery; the service schedules the next one on failure
     (the delivery row holds the retry schedule, so nothing here retries)."""
     return webhook_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="jobs.start", acks_late=True)
+def job_start_task(job_id: str) -> str:
+    """A submitted job's start (its turn row, first events, the turn's enqueue), sent on the
+    `jobs` queue when the submission commits. Idempotent: a job no longer `queued` is left
+    alone, so a redelivery (acks_late) or beat's tick starting it first costs a no-op."""
+    return job_start(job_id=job_id)
 
 
 @shared_task(name="jobs.tick")

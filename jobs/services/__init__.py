@@ -1,16 +1,17 @@
 """Every write of jobs and their webhooks, one module per part of a job's life:
 
 - `submit`: validation, idempotency, the rate window; the job and its session.
-- `lifecycle`: dispatch (fairness per key) and the end of a job's turn.
+- `lifecycle`: a job's start in the worker (`jobs.start`), dispatch (fairness per key) and the
+  end of a job's turn.
 - `actions`: what the caller does to a job (cancel, approve, reply, delete), retention.
 - `timers` and `housekeeping`: what happens at a time (a delayed start, a timeout), and beat's
   slow safety-net tick.
 - `deliveries`: webhooks (record, send, retry, redeliver).
 
 Imports run submit → lifecycle → deliveries, actions → lifecycle, housekeeping → all three;
-submit, lifecycle and actions → timers. `deliveries` and `timers` reach `jobs.tasks` lazily
-(the service ↔ task pattern). Callers import from `jobs.services`, which re-exports the
-public names below.
+submit, lifecycle and actions → timers. `deliveries`, `timers` and `lifecycle` (`jobs.start`)
+reach `jobs.tasks` lazily (the service ↔ task pattern). Callers import from `jobs.services`,
+which re-exports the public names below.
 """
 
 from .actions import (
@@ -31,6 +32,8 @@ from .lifecycle import (
     job_ended_announce,
     job_ended_channel,
     job_on_turn_end,
+    job_start,
+    job_start_enqueue,
     job_turn_queue,
 )
 from .submit import PRIORITY_RANGE, JobRateLimitedError, job_rate_check, job_request_hash, job_submit
@@ -52,6 +55,8 @@ __all__ = [
     "job_rate_check",
     "job_reply",
     "job_request_hash",
+    "job_start",
+    "job_start_enqueue",
     "job_submit",
     "job_timeout",
     "job_turn_queue",

@@ -11,7 +11,9 @@ The session is busy while another job on it has not ended. What the new job does
 - `enqueue`: nothing is ended; the new job's turn runs after the turns ahead of it, in order.
 
 Submissions into one session are decided one at a time (`job_session_lock`, held from the
-decision until the new job is dispatched), so twenty at once have exactly one outcome.
+decision until the new job is committed, `queued`), so twenty at once have exactly one outcome:
+a job accepted and not started yet is live, and the next decision sees it. The worker starts the
+session's jobs through the key's dispatcher, by priority then age, so `enqueue` keeps their order.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ BUSY_MESSAGE = (
 
 @contextlib.contextmanager
 def job_session_lock(session_id: str) -> Iterator[None]:
-    """Held while a submission into the session is decided, created and dispatched."""
+    """Held while a submission into the session is decided and its job created."""
     lock = get_redis().lock(f"anker:job-session-submit:{session_id}", timeout=SUBMIT_LOCK_SECONDS)
     if not lock.acquire(blocking_timeout=SUBMIT_LOCK_WAIT_SECONDS):
         raise UnavailableError("Too many jobs for this session at once: submit again in a moment.")

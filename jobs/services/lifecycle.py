@@ -1,8 +1,10 @@
-"""A job's life after submission: dispatch (fairness per key) and its turn's end.
+"""A job's life after submission: its start, dispatch (fairness per key) and its turn's end.
 
-Status changes are compare-and-set on `Job.status`. A job's turns run on the `jobs` queue;
-a key's concurrency limit keeps what is over it `queued` (no turn yet) until the dispatcher
-starts it, by priority then age."""
+Status changes are compare-and-set on `Job.status`. A submission commits the job `queued` and
+sends `jobs.start` (`job_start_enqueue`); the worker starts it (`job_start`: the turn row, its
+first events, the turn's enqueue). A job's turns run on the `jobs` queue; a key's concurrency
+limit keeps what is over it `queued` (no turn yet) until the dispatcher starts it, by priority
+then age."""
 
 from __future__ import annotations
 
@@ -96,21 +98,34 @@ def job_dispatch(*, api_key_id: str | None) -> int:
         return sum(1 for job in candidates if _start(job))
 
 
-def job_start_submitted(*, job: Job) -> None:
-    """Start a job its request just committed, doing no more in the request than that job needs.
+def job_start_enqueue(*, job_id: str) -> None:
+    """Send `jobs.start` for a job just made `queued`, once the current transaction commits.
+
+    The submission does no more than this: the job's turn row, its first events and the turn's
+    own enqueue are the worker's work (`job_start`)."""
+    from ..tasks import job_start_task
+
+    transaction.on_commit(lambda: job_start_task.apply_async(kwargs={"job_id": job_id}, queue=JOBS_QUEUE))
+
+
+def job_start(*, job_id: str) -> str:
+    """`jobs.start`: start a job its submission queued. Returns started, dispatched or not_queued.
 
     A key with a concurrency limit dispatches as always (under the key's lock, so two
-    dispatchers never fill one free slot). Without a limit there is no slot to fill: only this
-    job is started, without the lock and without reading the key's queue — the compare-and-set
-    in `_start` makes a job start once even when a dispatcher elsewhere picks it too. (Under the
-    lock, eight clients of one key queued behind each other's dispatch: p99 13 s on PostgreSQL.)
-    """
-    key = job.api_key if job.api_key_id else None  # the request's own key, already loaded
-    if key is not None and key.max_concurrent_jobs is not None:
+    dispatchers never fill one free slot), and so does a job continuing a session (the key's
+    line starts the session's jobs by priority, then age — in the order they were accepted).
+    Otherwise there is no slot to fill: only this job is started, without the lock and without
+    reading the key's queue. Either way the compare-and-set in `_start` makes a job start once,
+    whoever else (a dispatcher after another job's end, beat's tick) picks it too; a job
+    cancelled or deleted before this runs is left alone."""
+    job = Job.objects.filter(pk=job_id).select_related("api_key", "session").first()
+    if job is None or job.status != JobStatus.QUEUED:
+        return "not_queued"
+    key = job.api_key
+    if (key is not None and key.max_concurrent_jobs is not None) or job.multitask_strategy:
         job_dispatch(api_key_id=job.api_key_id)
-        return
-    if job.status == JobStatus.QUEUED:
-        _start(job)
+        return "dispatched"
+    return "started" if _start(job) else "not_queued"
 
 
 def _turn_result(job: Job, turn_id: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from sessions.services import session_create
 from ..models import Job, JobApiKey, JobStatus
 from ..webhooks import webhook_target_check
 from .continuation import job_session_continue, job_session_lock
-from .lifecycle import job_dispatch, job_start_submitted
+from .lifecycle import job_start_enqueue
 from .timers import job_wake_arm
 
 logger = logging.getLogger(__name__)
@@ -91,10 +91,12 @@ def job_submit(
     session_id: str | None = None,
     multitask_strategy: str | None = None,
 ) -> tuple[Job, bool]:
-    """Create a job with its own session and start it if its key has a free slot.
+    """Create a job with its own session, `queued`, and send `jobs.start` on commit: the worker
+    starts it (`lifecycle.job_start`) when its key has a free slot.
 
-    Returns (job, created). The same `idempotency_key` with the same request returns the
-    first job and starts nothing; with a different request it is a ConflictError. Keys are the
+    Returns (job, created): a new job as committed here, `queued` (or `scheduled`). The same
+    `idempotency_key` with the same request returns the first job (as it is now) and starts
+    nothing; with a different request it is a ConflictError. Keys are the
     API key's own: another key (even of the same owner) neither sees nor claims them. Racing
     duplicates meet the unique constraint on (api_key, idempotency_key): the loser returns the
     winner's job. With `after_seconds` the job is `scheduled` until then (a `jobs.wake`
@@ -198,14 +200,12 @@ def job_submit(
                 job.session = session
                 if job.not_before is not None:
                     job_wake_arm(job_id=str(job.pk), not_before=job.not_before)
+                else:
+                    # Its turn row, first events and the turn's enqueue are the worker's work.
+                    job_start_enqueue(job_id=str(job.pk))
         except IntegrityError:
             winner = Job.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
             if winner is None:
                 raise
             return _replay(winner, api_key=api_key, request_hash=request_hash), False
-        if continued is None:
-            job_start_submitted(job=job)  # a new session: only this job, no key-wide dispatch
-        else:
-            job_dispatch(api_key_id=api_key.pk if api_key is not None else None)
-        job.refresh_from_db()
         return job, True

@@ -4,6 +4,7 @@ and real Celery workers for the parts that cross processes."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -61,6 +62,50 @@ def queued(queue: str) -> list[dict[str, Any]]:
         _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         out.append({"task": message["headers"]["task"], "kwargs": kwargs})
     return out
+
+
+def start_queued_jobs() -> list[str]:
+    """Run every `jobs.start` waiting on the `jobs` queue, oldest first, as the jobs worker
+    would (a submission answers `queued` and leaves the start to it); the turns those starts
+    enqueue, and any other message, stay on the queue. Returns each start's outcome."""
+    from jobs.services import job_start
+
+    redis = get_redis()
+    outcomes = []
+    for raw in reversed(redis.lrange("jobs", 0, -1)):  # LPUSH: the oldest is last
+        message = json.loads(raw)
+        if message["headers"]["task"] != "jobs.start" or not redis.lrem("jobs", 1, raw):
+            continue  # another message, or another starter took it
+        _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        outcomes.append(job_start(job_id=kwargs["job_id"]))
+    return outcomes
+
+
+@contextlib.contextmanager
+def starting_jobs_meanwhile() -> Iterator[None]:
+    """A jobs worker's starts, in a thread, while the block runs: each `jobs.start` is run as
+    soon as it is seen (the turns stay queued). What is left when the block ends is run then."""
+    from django.db import connection
+
+    done = threading.Event()
+
+    def loop() -> None:
+        try:
+            while not done.is_set():
+                start_queued_jobs()
+                done.wait(0.005)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, name="jobs-starter")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    start_queued_jobs()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from django.db import connection
 from agents.models import Turn, TurnStatus
 from jobs.models import Job, JobStatus
 from jobs.services import job_cancel
-from tests.jobs.conftest import Key, queued
+from tests.jobs.conftest import Key, queued, start_queued_jobs
 from tests.jobs.test_jobs_api import submit
 from tests.support.llm_server import ScriptedLLM, slow, text
 
@@ -75,6 +75,7 @@ def running_job(alice_key: Key, llm: ScriptedLLM) -> Iterator[tuple[str, threadi
 
     llm.push(slow(text("late"), 30))
     job_id = submit(alice_key).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["started"]
     (message,) = queued("jobs")
 
     def work() -> None:

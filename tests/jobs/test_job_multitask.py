@@ -1,7 +1,8 @@
 """`POST /jobs` with `session_id`: a job continues its session, and a job still live there is
 treated by `multitask_strategy` (or the key's default). 20 submissions at once for each strategy,
-through the jobs API against the real database, Redis and the Mongo-compatible event log; turns
-run through `turn_run` as the jobs worker would run them."""
+through the jobs API against the real database, Redis and the Mongo-compatible event log; jobs
+start through `job_start` (for the 20 at once, in a thread while they are submitted) and turns
+run through `turn_run`, as the jobs worker would run them."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from jobs.models import Job, JobStatus
 from jobs.services.continuation import BUSY_MESSAGE
 from sessions import eventlog
 from sessions.models import Session
-from tests.jobs.conftest import Key, key_client, make_key, queued
+from tests.jobs.conftest import Key, key_client, make_key, queued, start_queued_jobs, starting_jobs_meanwhile
 from tests.jobs.test_jobs_api import run_queued_job_turns, submit
 from tests.support.llm_server import ScriptedLLM, text
 
@@ -49,8 +50,10 @@ def submit_at_once(key: Key, session_id: str, strategy: str | None) -> list[tupl
 
 
 def first_job(key: Key) -> Job:
+    """A job on a new session, started (its turn queued) as the jobs worker would."""
     response = submit(key, {"prompt": "first"})
     assert response.status_code == 202
+    assert start_queued_jobs() == ["started"]
     return Job.objects.get(pk=response.json()["data"]["job_id"])
 
 
@@ -90,6 +93,7 @@ def test_reject_on_an_idle_session_accepts_exactly_one_of_20(alice_key: Key, llm
     assert [body for status, body, _ in results if status != 202] == [BUSY] * (N - 1)
     second = Job.objects.exclude(pk=first.pk).get()
     assert (second.prompt, second.session_id) == (accepted[0], first.session_id)
+    assert start_queued_jobs() == ["dispatched"]
     assert user_messages(first.session_id) == ["first", accepted[0]]
 
 
@@ -97,7 +101,8 @@ def test_enqueue_accepts_all_20_and_runs_them_in_the_order_they_were_accepted(al
     llm.set_default(text("ok"))
     first = first_job(alice_key)
 
-    results = submit_at_once(alice_key, first.session_id, "enqueue")
+    with starting_jobs_meanwhile():
+        results = submit_at_once(alice_key, first.session_id, "enqueue")
 
     assert [status for status, _, _ in results] == [202] * N
     jobs = list(Job.objects.order_by("created_at"))
@@ -118,22 +123,26 @@ def test_interrupt_and_rollback_leave_only_the_last_of_20_and_cancel_the_others(
     llm.set_default(text("ok"))
     first = first_job(alice_key)
 
-    results = submit_at_once(alice_key, first.session_id, strategy)
+    with starting_jobs_meanwhile():
+        results = submit_at_once(alice_key, first.session_id, strategy)
 
     assert [status for status, _, _ in results] == [202] * N
     jobs = list(Job.objects.order_by("created_at"))
     last = jobs[-1]
     assert [j.status for j in jobs] == [JobStatus.CANCELLED] * N + [JobStatus.RUNNING]
     assert all(j.cancel_requested_at is not None for j in jobs[:-1])
+    # The first job's turn ran; a job cancelled before the worker started it has no turn.
+    started = [j for j in jobs[:-1] if j.turn_id is not None]
+    assert started[0] == first and last.turn_id is not None
 
     run_in_turn_order(first.session_id)
 
     last.refresh_from_db()
     assert last.status == JobStatus.SUCCEEDED and last.result["message"] == "ok"
     kept = eventlog.events_after(first.session_id, 0)
-    discarded_turns = {str(j.turn_id) for j in jobs[:-1]}
+    discarded_turns = {str(j.turn_id) for j in started}
     if strategy == "interrupt":
-        assert user_messages(first.session_id) == [j.prompt for j in jobs]  # the history is kept
+        assert user_messages(first.session_id) == [j.prompt for j in [*started, last]]  # the history is kept
         assert not [e for e in kept if e["type"] == "rollback"]
     else:
         # The discarded jobs leave nothing in the log but the rollback events.
@@ -154,7 +163,9 @@ def test_the_keys_default_strategy_applies_when_the_request_names_none(alice: An
     assert response.status_code == 202
     second = Job.objects.get(pk=response.json()["data"]["job_id"])
     assert (second.session_id, second.multitask_strategy) == (first.session_id, "enqueue")
+    assert start_queued_jobs() == ["dispatched"]
     assert Job.objects.get(pk=first.pk).status == JobStatus.RUNNING  # not interrupted
+    assert Turn.objects.get(pk=first.turn_id).status == "queued"
     # A key made without a default rejects.
     other = make_key(alice, "plain")
     plain_first = first_job(other)

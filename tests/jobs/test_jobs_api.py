@@ -1,6 +1,7 @@
 """The jobs API in-process: submit, idempotency (also racing), quotas, authz, reply, cancel,
-usage. Turns run through `turn_run` like a worker would, against real Redis, the
-Mongo-compatible server and the scripted model."""
+usage. A submission answers `queued` and sends `jobs.start`; starts and turns run through
+`job_start` and `turn_run` like a worker would, against real Redis, the Mongo-compatible
+server and the scripted model."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from jobs.models import Job, JobStatus
 from tests.agents.conftest import ToolApiServer
 from tests.agents.test_agent_turn import call, plan
 from tests.conftest import client_for
-from tests.jobs.conftest import Key, key_client, make_key, queued
+from tests.jobs.conftest import Key, key_client, make_key, queued, start_queued_jobs
 from tests.support.llm_server import ScriptedLLM, slow, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +37,9 @@ def submit(key: Key, body: dict[str, Any] | None = None, **headers: str) -> Any:
 
 
 def run_queued_job_turns() -> list[str]:
-    """Take every turn waiting on the `jobs` queue and run it, as the jobs worker would."""
+    """Start the jobs waiting on the `jobs` queue, then take every turn waiting there and run
+    it, as the jobs worker would."""
+    start_queued_jobs()
     messages = queued("jobs")
     get_redis().delete("jobs")
     return [turn_run(turn_id=m["kwargs"]["turn_id"]) for m in messages]
@@ -48,7 +51,9 @@ def job_of(key: Key, job_id: str) -> dict[str, Any]:
     return response.json()["data"]
 
 
-def test_a_submitted_job_answers_202_runs_on_the_jobs_queue_and_succeeds(alice_key: Key, llm: ScriptedLLM) -> None:
+def test_a_submitted_job_answers_202_queued_is_started_by_the_worker_runs_on_the_jobs_queue_and_succeeds(
+    alice_key: Key, llm: ScriptedLLM
+) -> None:
     llm.push(text("ok", usage=(11, 2)))
 
     response = submit(alice_key, {"metadata": {"ticket": 7}, "priority": 3})
@@ -59,7 +64,7 @@ def test_a_submitted_job_answers_202_runs_on_the_jobs_queue_and_succeeds(alice_k
     assert data == {
         "job_id": str(job.id),
         "session_id": job.session_id,
-        "status": "running",
+        "status": "queued",
         "links": {
             "self": f"/api/v1/jobs/{job.id}",
             "events_ws": f"/api/v1/ws/sessions/{job.session_id}",
@@ -69,10 +74,20 @@ def test_a_submitted_job_answers_202_runs_on_the_jobs_queue_and_succeeds(alice_k
         },
     }
     assert job.session is not None and job.session.owner_id == alice_key.obj.owner_id
+    # The request made the job and its session only: the turn and its events are the worker's.
+    assert (job.status, job.turn_id, job.started_at) == ("queued", None, None)
+    assert Turn.objects.count() == 0
+    assert queued("jobs") == [{"task": "jobs.start", "kwargs": {"job_id": str(job.id)}}]
+
+    assert start_queued_jobs() == ["started"]
+
+    job.refresh_from_db()
+    assert job.status == "running" and job.started_at is not None
     assert queued("jobs") == [
         {"task": "agents.run_turn", "kwargs": {"turn_id": str(job.turn_id), "session_id": job.session_id}}
     ]
     assert queued("turns") == []
+    assert start_queued_jobs() == []  # a job starts once
 
     assert run_queued_job_turns() == ["completed"]
 
@@ -97,8 +112,10 @@ def test_the_same_idempotency_key_and_body_return_the_same_job_and_start_nothing
     assert again.status_code == 200
     assert again.json()["data"] == first.json()["data"]
     assert Job.objects.count() == 1
+    assert len(queued("jobs")) == 1  # one start
+    assert start_queued_jobs() == ["started"]
     assert Turn.objects.count() == 1
-    assert len(queued("jobs")) == 1
+    assert len(queued("jobs")) == 1  # its one turn
 
 
 def test_the_same_idempotency_key_with_another_body_is_a_conflict(alice_key: Key) -> None:
@@ -113,7 +130,7 @@ def test_the_same_idempotency_key_with_another_body_is_a_conflict(alice_key: Key
         "data": None,
     }
     assert Job.objects.count() == 1
-    assert len(queued("jobs")) == 1
+    assert queued("jobs") == [{"task": "jobs.start", "kwargs": {"job_id": str(Job.objects.get().id)}}]
 
 
 def test_racing_identical_submissions_make_one_job_and_one_run(alice_key: Key) -> None:
@@ -133,6 +150,8 @@ def test_racing_identical_submissions_make_one_job_and_one_run(alice_key: Key) -
     job = Job.objects.get()
     assert sorted(code for code, _ in results) == [200] * 7 + [202]
     assert {job_id for _, job_id in results} == {str(job.id)}
+    assert start_queued_jobs() == ["started"]
+    job.refresh_from_db()
     assert Turn.objects.count() == 1
     assert [m["kwargs"]["turn_id"] for m in queued("jobs")] == [str(job.turn_id)]
 
@@ -151,8 +170,11 @@ def test_over_the_concurrency_limit_jobs_wait_queued_in_priority_order_then_run(
     key = make_key(alice, max_concurrent_jobs=1)
     llm.set_default(text("ok"))
     first = submit(key, {"prompt": "first"}).json()["data"]["job_id"]
+    # A limited key's start dispatches its line under the key's lock: it fills the one slot.
+    assert start_queued_jobs() == ["dispatched"]
     low = submit(key, {"prompt": "low", "priority": -5}).json()["data"]["job_id"]
     high = submit(key, {"prompt": "high", "priority": 5}).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["dispatched", "dispatched"]  # the slot is taken: both stay queued
 
     assert [(job_of(key, j)["status"], job_of(key, j)["queue_position"]) for j in (first, low, high)] == [
         ("running", None),
@@ -187,6 +209,7 @@ def test_over_the_rate_limit_a_submission_gets_429_with_retry_after(alice: Any) 
 def test_a_chat_turn_goes_to_the_turns_queue_while_twenty_jobs_sit_in_jobs(alice_key: Key, alice: Any) -> None:
     for i in range(20):
         assert submit(alice_key, {"prompt": f"batch {i}"}).status_code == 202
+    assert start_queued_jobs() == ["started"] * 20
     chat = client_for(alice)
     session_id = chat.put("/api/v1/sessions", {"mode": "lite"}, format="json").json()["data"]["session_id"]
 
@@ -197,7 +220,7 @@ def test_a_chat_turn_goes_to_the_turns_queue_while_twenty_jobs_sit_in_jobs(alice
     assert queued("turns") == [
         {"task": "agents.run_turn", "kwargs": {"turn_id": str(chat_turn.id), "session_id": session_id}}
     ]
-    assert len(queued("jobs")) == 20
+    assert [m["task"] for m in queued("jobs")] == ["agents.run_turn"] * 20
 
 
 def test_a_key_cannot_see_or_cancel_another_keys_job(alice_key: Key, bob_key: Key) -> None:
@@ -211,7 +234,7 @@ def test_a_key_cannot_see_or_cancel_another_keys_job(alice_key: Key, bob_key: Ke
         assert response.status_code == 404
         assert response.json() == {"code": 404, "msg": "Job not found", "data": None}
     assert bob_key.client.get("/api/v1/jobs").json()["data"] == {"jobs": [], "count": 0, "limit": 20, "offset": 0}
-    assert Job.objects.get().status == JobStatus.RUNNING
+    assert Job.objects.get().status == JobStatus.QUEUED  # as submitted: no worker started it here
     assert Job.objects.get().cancel_requested_at is None
 
 
@@ -232,6 +255,7 @@ def test_a_jwt_user_cannot_use_the_jobs_api_and_an_api_key_reads_only_its_jobs_s
     assert client_for(alice).get("/api/v1/jobs").status_code == 403
     personal = client_for(alice).put("/api/v1/sessions", {"mode": "lite"}, format="json").json()["data"]["session_id"]
     session_id = submit(alice_key).json()["data"]["session_id"]
+    start_queued_jobs()
 
     listed = alice_key.client.get("/api/v1/sessions").json()["data"]["sessions"]
     detail = alice_key.client.get(f"/api/v1/sessions/{session_id}")
@@ -246,6 +270,7 @@ def test_a_jwt_user_cannot_use_the_jobs_api_and_an_api_key_reads_only_its_jobs_s
 def test_a_job_list_pages_newest_first_and_filters_by_status(alice_key: Key, llm: ScriptedLLM) -> None:
     llm.set_default(text("ok"))
     ids = [submit(alice_key, {"prompt": f"p{i}"}).json()["data"]["job_id"] for i in range(3)]
+    start_queued_jobs()
     turn_run(turn_id=queued("jobs")[0]["kwargs"]["turn_id"])  # the first job succeeds
 
     page = alice_key.client.get("/api/v1/jobs?limit=2&offset=0").json()["data"]
@@ -294,6 +319,7 @@ def test_a_job_that_asks_waits_and_a_reply_makes_it_succeed(
 def test_cancelling_a_running_job_stops_its_turn(alice_key: Key, llm: ScriptedLLM) -> None:
     llm.push(slow(text("never seen"), delay_before_first_byte=30))
     job_id = submit(alice_key).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["started"]
     turn_id = queued("jobs")[0]["kwargs"]["turn_id"]
     outcome: list[str] = []
     runner = threading.Thread(target=lambda: (outcome.append(turn_run(turn_id=turn_id)), connection.close()))
@@ -322,6 +348,7 @@ def test_cancelling_a_queued_job_ends_it_at_once_without_a_turn(alice: Any) -> N
     key = make_key(alice, max_concurrent_jobs=1)
     submit(key)
     waiting_id = submit(key, {"prompt": "second"}).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["dispatched", "dispatched"]  # the first takes the one slot
 
     response = key.client.post(f"/api/v1/jobs/{waiting_id}/cancel")
 
@@ -331,10 +358,25 @@ def test_cancelling_a_queued_job_ends_it_at_once_without_a_turn(alice: Any) -> N
     assert Turn.objects.count() == 1
 
 
+def test_cancelling_a_job_before_the_worker_starts_it_ends_it_and_its_start_does_nothing(alice_key: Key) -> None:
+    job = submit(alice_key).json()["data"]
+
+    response = alice_key.client.post(f"/api/v1/jobs/{job['job_id']}/cancel")
+
+    assert response.status_code == 200
+    assert (response.json()["data"]["status"], response.json()["data"]["started_at"]) == ("cancelled", None)
+    assert start_queued_jobs() == ["not_queued"]
+    assert Job.objects.get().turn_id is None
+    assert Turn.objects.count() == 0
+    assert queued("jobs") == []
+    assert alice_key.client.get(f"/api/v1/sessions/{job['session_id']}").json()["data"]["events"] == []
+
+
 def test_a_job_past_its_timeout_is_stopped_and_fails(alice_key: Key, llm: ScriptedLLM) -> None:
     from jobs.services import jobs_tick
 
     job_id = submit(alice_key, {"timeout_s": 1}).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["started"]  # the timeout counts from the start
     time.sleep(1.1)
 
     assert jobs_tick()["timed_out"] == 1  # its turn was still queued: cancelled right here
@@ -388,6 +430,7 @@ def test_the_watchdog_resumes_a_job_turn_on_the_jobs_queue_and_a_chat_turn_on_tu
     alice_key: Key, alice: Any, settings: Any
 ) -> None:
     assert submit(alice_key).status_code == 202
+    start_queued_jobs()
     job_turn = Turn.objects.get(pk=Job.objects.get().turn_id)
     chat = client_for(alice)
     session_id = chat.put("/api/v1/sessions", {"mode": "lite"}, format="json").json()["data"]["session_id"]

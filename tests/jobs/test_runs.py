@@ -18,7 +18,7 @@ from jobs.models import Job, WebhookDelivery
 from jobs.services import jobs_retention_sweep, jobs_tick, webhook_attempt, webhook_enqueue
 from sessions.models import Session
 from tests.conftest import client_for
-from tests.jobs.conftest import Key, Receiver, make_key, queued
+from tests.jobs.conftest import Key, Receiver, make_key, queued, start_queued_jobs
 from tests.jobs.test_jobs_api import job_of, run_queued_job_turns, submit
 from tests.support.llm_server import ScriptedLLM, text
 
@@ -141,6 +141,7 @@ def test_a_scheduled_job_can_be_cancelled_before_it_starts(alice_key: Key) -> No
 def test_bulk_cancel_by_status_ends_only_this_keys_queued_jobs(alice: Any, bob_key: Key) -> None:
     key = make_key(alice, max_concurrent_jobs=1)
     running = submit(key).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["dispatched"]  # it takes the key's one slot
     waiting_line = [submit(key).json()["data"]["job_id"] for _ in range(2)]
     delayed = submit(key, {"after_seconds": 600}).json()["data"]["job_id"]
     bobs = submit(bob_key, {"after_seconds": 600}).json()["data"]["job_id"]
@@ -248,6 +249,7 @@ def test_wait_answers_the_job_when_it_ends(alice_key: Key, llm: ScriptedLLM) -> 
 
 def test_wait_past_its_timeout_answers_the_job_as_it_is(alice_key: Key) -> None:
     job_id = submit(alice_key).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["started"]  # its turn stays queued: no worker runs it
 
     response = alice_key.client.get(f"/api/v1/jobs/{job_id}/wait?timeout=1")
 
@@ -290,5 +292,5 @@ def test_submit_with_wait_past_the_timeout_is_the_usual_202(alice_key: Key) -> N
 
     assert response.status_code == 202
     body = response.json()["data"]
-    assert body["status"] == "running" and set(body) == {"job_id", "session_id", "status", "links"}
+    assert body["status"] == "queued" and set(body) == {"job_id", "session_id", "status", "links"}
     assert json.loads(json.dumps(body))["links"]["self"].endswith(body["job_id"])

@@ -14,7 +14,7 @@ from django.utils import timezone
 from jobs.models import Job, Schedule, ScheduleRun
 from jobs.schedules import schedules_tick
 from tests.conftest import client_for
-from tests.jobs.conftest import Key
+from tests.jobs.conftest import Key, start_queued_jobs
 from tests.jobs.test_jobs_api import run_queued_job_turns
 from tests.support.llm_server import ScriptedLLM, text
 
@@ -172,6 +172,7 @@ def test_a_fire_missed_during_downtime_is_recorded_and_starts_nothing(alice_key:
 def test_skip_policy_skips_a_fire_while_the_previous_job_runs(alice_key: Key) -> None:
     schedule_id = create(alice_key, cron="* * * * *").json()["data"]["schedule_id"]
     first = alice_key.client.post(f"/api/v1/schedules/{schedule_id}/run").json()["data"]
+    assert start_queued_jobs() == ["started"]  # as the jobs worker would
     make_due(schedule_id)
 
     schedules_tick()
@@ -236,6 +237,7 @@ def test_a_users_own_schedule_runs_jobs_without_a_key_and_refuses_webhooks(alice
 
     schedule_id = client.post("/api/v1/schedules", BODY, format="json").json()["data"]["schedule_id"]
     run = client.post(f"/api/v1/schedules/{schedule_id}/run").json()["data"]
+    assert start_queued_jobs() == ["started"]  # as the jobs worker would
 
     job = Job.objects.get(pk=run["job_id"])
     assert job.api_key_id is None and job.owner_id == alice.pk and job.status == "running"
