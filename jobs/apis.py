@@ -1,4 +1,10 @@
-"""The jobs API (`/api/v1/jobs`, API keys only) and the caller's usage (`/api/v1/usage`)."""
+"""The jobs API (`/api/v1/jobs`, API keys only) and the caller's usage (`/api/v1/usage`).
+
+One class per operation: a view validates with its `Input` (or `Params`), calls one selector or
+service with ids and plain values, and renders the body with its output serializer. A URL that
+serves several methods routes them with `anker_project.routing.methods` (`jobs/urls.py`);
+`/jobs` with `jobs.waiting.JobCollectionRouter`, the async one, because a POST with
+`"wait": true` waits there for the job's end without holding a thread."""
 
 from __future__ import annotations
 
@@ -135,7 +141,9 @@ class JobApi(APIView):
         return job_get(user_id=user_id, api_key=key, job_id=job_id)
 
 
-class JobCollectionApi(JobApi):
+class JobSubmitApi(JobApi):
+    """`POST /jobs`: the job and its session in one transaction, `queued`; a worker starts it."""
+
     throttle_classes = [JobSubmitThrottle]
 
     class Input(serializers.Serializer):
@@ -202,27 +210,22 @@ class JobCollectionApi(JobApi):
             min_value=1, max_value=settings.JOB_WAIT_MAX_SECONDS, default=min(60, settings.JOB_WAIT_MAX_SECONDS)
         )
 
-    class SubmitOutput(serializers.Serializer):
+        class Meta:
+            ref_name = "JobCollectionInput"  # the schema's name before the split: clients keep it
+
+    class Output(serializers.Serializer):
         job_id = serializers.UUIDField()
         session_id = serializers.CharField()
         status = serializers.ChoiceField(choices=JobStatus.choices)
         links = LinksSerializer()
 
-    class ListOutput(serializers.Serializer):
-        jobs = JobSerializer(many=True)
-        count = serializers.IntegerField()
-        limit = serializers.IntegerField()
-        offset = serializers.IntegerField()
-
-    class ListParams(serializers.Serializer):
-        status = serializers.ChoiceField(choices=JobStatus.values, required=False)
-        limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-        offset = serializers.IntegerField(min_value=0, default=0)
+        class Meta:
+            ref_name = "JobCollectionSubmitOutput"
 
     @extend_schema(
         summary="Submit an agent job (202; an Idempotency-Key replay answers 200 with the same job)",
         request=Input,
-        responses={202: SubmitOutput, 200: SubmitOutput},
+        responses={202: Output, 200: Output},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
         examples=[
             OpenApiExample(
@@ -261,8 +264,8 @@ class JobCollectionApi(JobApi):
             session_id=data.get("session_id"),
             multitask_strategy=data.get("multitask_strategy"),
         )
-        body = {"job_id": str(job.id), "session_id": job.session_id, "status": job.status, "links": job_links(job)}
-        response = ok(body, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        body = {"job_id": job.id, "session_id": job.session_id, "status": job.status, "links": job_links(job)}
+        response = ok(self.Output(body).data, http_status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
         if data["wait"]:
             # `jobs.waiting.job_collection_view` (the async view in front of this one) waits for
             # the job's end without holding a thread, then answers the job instead.
@@ -271,28 +274,48 @@ class JobCollectionApi(JobApi):
             response.anker_wait = wait  # type: ignore[attr-defined]
         return response
 
-    @extend_schema(summary="The key's jobs, newest first", parameters=[ListParams], responses=ListOutput)
+
+class JobListApi(JobApi):
+    """`GET /jobs`: the key's jobs, newest first, a page at a time."""
+
+    class Params(serializers.Serializer):
+        status = serializers.ChoiceField(choices=JobStatus.values, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+        offset = serializers.IntegerField(min_value=0, default=0)
+
+    class Output(serializers.Serializer):
+        jobs = JobSerializer(many=True)
+        count = serializers.IntegerField()
+        limit = serializers.IntegerField()
+        offset = serializers.IntegerField()
+
+        class Meta:
+            ref_name = "JobCollectionListOutput"
+
+    @extend_schema(summary="The key's jobs, newest first", parameters=[Params], responses=Output)
     def get(self, request: Request) -> Response:
-        params = self.ListParams(data=request.query_params)
+        params = self.Params(data=request.query_params)
         params.is_valid(raise_exception=True)
         limit, offset = params.validated_data["limit"], params.validated_data["offset"]
         user_id, key = caller(request)
         jobs = job_list(user_id=user_id, api_key=key, status=params.validated_data.get("status"))
         page = [job_view(job) for job in jobs[offset : offset + limit]]
-        return ok({"jobs": page, "count": jobs.count(), "limit": limit, "offset": offset})
+        return ok(self.Output({"jobs": page, "count": jobs.count(), "limit": limit, "offset": offset}).data)
 
 
-class JobDetailApi(JobApi):
+class JobGetApi(JobApi):
     @extend_schema(summary="A job: status, queue position, result, usage", responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        return ok(job_view(self.job_of(request, job_id)))
+        return ok(JobSerializer(job_view(self.job_of(request, job_id))).data)
 
+
+class JobDeleteApi(JobApi):
     @extend_schema(
         summary="Delete an ended job with its session, event log and files (409 while it has not ended)",
         responses={200: None},
     )
     def delete(self, request: Request, job_id: str) -> Response:
-        job_delete(job=self.job_of(request, job_id))
+        job_delete(job_id=str(self.job_of(request, job_id).pk))
         return ok(None)
 
 
@@ -334,7 +357,7 @@ class JobBulkCancelApi(JobApi):
             job_ids=[str(i) for i in data["job_ids"]],
             status=data.get("status"),
         )
-        return ok({"cancelled": [job_view(job) for job in jobs], "count": len(jobs)})
+        return ok(self.Output({"cancelled": [job_view(job) for job in jobs], "count": len(jobs)}).data)
 
 
 class JobCancelApi(JobApi):
@@ -342,7 +365,8 @@ class JobCancelApi(JobApi):
         summary="Cancel a job (a running one ends when its turn stops)", request=None, responses=JobSerializer
     )
     def post(self, request: Request, job_id: str) -> Response:
-        return ok(job_view(job_cancel(job=self.job_of(request, job_id))))
+        job = job_cancel(job_id=str(self.job_of(request, job_id).pk))
+        return ok(JobSerializer(job_view(job)).data)
 
 
 class JobReplyApi(JobApi):
@@ -356,7 +380,8 @@ class JobReplyApi(JobApi):
         job = self.job_of(request, job_id)
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return ok(job_view(job_reply(job=job, message=serializer.validated_data["message"])))
+        replied = job_reply(job_id=str(job.pk), message=serializer.validated_data["message"])
+        return ok(JobSerializer(job_view(replied)).data)
 
 
 class JobApproveApi(JobApi):
@@ -374,7 +399,8 @@ class JobApproveApi(JobApi):
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        return ok(job_view(job_approve(job=job, approve=data["approve"], note=data["note"])))
+        decided = job_approve(job_id=str(job.pk), approve=data["approve"], note=data["note"])
+        return ok(JobSerializer(job_view(decided)).data)
 
 
 class UsageApi(APIView):
@@ -400,4 +426,4 @@ class UsageApi(APIView):
         params = self.Params(data=request.query_params)
         params.is_valid(raise_exception=True)
         principal = request_principal(request)
-        return ok({"days": usage_by_day(principal=principal, days=params.validated_data["days"])})
+        return ok(self.Output({"days": usage_by_day(principal=principal, days=params.validated_data["days"])}).data)

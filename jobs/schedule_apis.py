@@ -1,5 +1,8 @@
 """The schedules API (`/api/v1/schedules`): an API key manages the schedules made with it; a
-signed-in user (the web app) manages all of theirs. Each fire submits a job like POST /jobs."""
+signed-in user (the web app) manages all of theirs. Each fire submits a job like POST /jobs.
+
+One class per operation (`jobs/urls.py` routes a URL's methods with
+`anker_project.routing.methods`); bodies are rendered by the output serializers."""
 
 from __future__ import annotations
 
@@ -125,11 +128,7 @@ class ScheduleApi(APIView):
         return schedule_get(user_id=user_id, api_key_id=api_key_id, schedule_id=schedule_id)
 
 
-class ScheduleCollectionApi(ScheduleApi):
-    class ListOutput(serializers.Serializer):
-        schedules = ScheduleSerializer(many=True)
-        count = serializers.IntegerField()
-
+class ScheduleCreateApi(ScheduleApi):
     @extend_schema(
         summary="Create a schedule that submits a job at every fire time",
         request=ScheduleInput,
@@ -142,18 +141,33 @@ class ScheduleCollectionApi(ScheduleApi):
         user_id, api_key_id = _scope(request)
         _checked_job(serializer.validated_data["job"], api_key_id=api_key_id)
         schedule = schedule_create(owner_id=user_id, api_key_id=api_key_id, fields=dict(serializer.validated_data))
-        return ok(schedule_view(schedule), http_status=status.HTTP_201_CREATED)
+        return ok(ScheduleSerializer(schedule_view(schedule)).data, http_status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="The caller's schedules, newest first", responses=ListOutput)
+
+class ScheduleListApi(ScheduleApi):
+    class Output(serializers.Serializer):
+        schedules = ScheduleSerializer(many=True)
+        count = serializers.IntegerField()
+
+        class Meta:
+            ref_name = "ScheduleCollectionListOutput"  # the schema's name before the split: clients keep it
+
+    @extend_schema(summary="The caller's schedules, newest first", responses=Output)
     def get(self, request: Request) -> Response:
         user_id, api_key_id = _scope(request)
         schedules = schedules_of(user_id=user_id, api_key_id=api_key_id).order_by("-created_at")[:1000]
         views = [schedule_view(s) for s in schedules]
-        return ok({"schedules": views, "count": len(views)})
+        return ok(self.Output({"schedules": views, "count": len(views)}).data)
 
 
-class ScheduleDetailApi(ScheduleApi):
-    class PatchInput(ScheduleInput):
+class ScheduleGetApi(ScheduleApi):
+    @extend_schema(summary="A schedule and its next fire time", responses=ScheduleSerializer)
+    def get(self, request: Request, schedule_id: str) -> Response:
+        return ok(ScheduleSerializer(schedule_view(self.schedule_of(request, schedule_id))).data)
+
+
+class ScheduleUpdateApi(ScheduleApi):
+    class Input(ScheduleInput):
         cron = serializers.CharField(max_length=200, required=False)
         timezone = serializers.CharField(max_length=64, required=False)
         enabled = serializers.BooleanField(required=False)
@@ -163,24 +177,25 @@ class ScheduleDetailApi(ScheduleApi):
         start_at = serializers.DateTimeField(required=False, allow_null=True)
         end_at = serializers.DateTimeField(required=False, allow_null=True)
 
-    @extend_schema(summary="A schedule and its next fire time", responses=ScheduleSerializer)
-    def get(self, request: Request, schedule_id: str) -> Response:
-        return ok(schedule_view(self.schedule_of(request, schedule_id)))
+        class Meta:
+            ref_name = "ScheduleDetailPatchInput"
 
     @extend_schema(
         summary="Change a schedule (any field; the next fire is planned again)",
-        request=PatchInput,
+        request=Input,
         responses=ScheduleSerializer,
         examples=[OpenApiExample("Pause", value={"enabled": False}, request_only=True)],
     )
     def patch(self, request: Request, schedule_id: str) -> Response:
         schedule = self.schedule_of(request, schedule_id)
-        serializer = self.PatchInput(data=request.data)
+        serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         _checked_job(serializer.validated_data.get("job"), api_key_id=_scope(request)[1])
         updated = schedule_update(schedule_id=str(schedule.pk), changes=dict(serializer.validated_data))
-        return ok(schedule_view(updated))
+        return ok(ScheduleSerializer(schedule_view(updated)).data)
 
+
+class ScheduleDeleteApi(ScheduleApi):
     @extend_schema(summary="Delete a schedule (the jobs it started stay)", responses={200: None})
     def delete(self, request: Request, schedule_id: str) -> Response:
         schedule_delete(schedule_id=str(self.schedule_of(request, schedule_id).pk))
@@ -198,7 +213,7 @@ class ScheduleRunApi(ScheduleApi):
         run = schedule_fire(schedule_id=str(schedule.pk), fire_at=timezone.now(), manual=True)
         assert run is not None  # manual runs are not unique per instant
         run.refresh_from_db()
-        return ok(schedule_run_view(run), http_status=status.HTTP_201_CREATED)
+        return ok(ScheduleRunSerializer(schedule_run_view(run)).data, http_status=status.HTTP_201_CREATED)
 
 
 class ScheduleRunsApi(ScheduleApi):
@@ -221,4 +236,5 @@ class ScheduleRunsApi(ScheduleApi):
         params.is_valid(raise_exception=True)
         limit, offset = params.validated_data["limit"], params.validated_data["offset"]
         runs = schedule_runs(schedule_id=str(schedule.pk))
-        return ok({"runs": [schedule_run_view(r) for r in runs[offset : offset + limit]], "count": runs.count()})
+        page = [schedule_run_view(r) for r in runs[offset : offset + limit]]
+        return ok(self.Output({"runs": page, "count": runs.count()}).data)

@@ -248,7 +248,7 @@ def schedule_fire(*, schedule_id: str, fire_at: datetime, manual: bool = False) 
             outcome = ScheduleRunOutcome.PENDING
         elif previous is not None:
             with contextlib.suppress(ConflictError):  # it may have ended meanwhile
-                job_cancel(job=previous)
+                job_cancel(job_id=str(previous.pk))
     try:
         with transaction.atomic():
             run = ScheduleRun.objects.create(schedule=schedule, fire_at=fire_at, manual=manual, outcome=outcome)

@@ -67,7 +67,7 @@ def _job_state(*, user_id: int, api_key: JobApiKey, job_id: str) -> tuple[str | 
 
 def _cancel_if_live(*, user_id: int, api_key: JobApiKey, job_id: str) -> None:
     with contextlib.suppress(ConflictError):  # it ended meanwhile: nothing to cancel
-        job_cancel(job=job_get(user_id=user_id, api_key=api_key, job_id=job_id))
+        job_cancel(job_id=str(job_get(user_id=user_id, api_key=api_key, job_id=job_id).pk))
 
 
 async def _stream(

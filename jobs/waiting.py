@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from asgiref.sync import sync_to_async
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -27,8 +27,9 @@ from rest_framework.response import Response
 
 from anker_project.envelope import envelope_response
 from anker_project.errors import ApplicationError
+from anker_project.routing import MethodRouter
 
-from .apis import JobApi, JobCollectionApi, JobSerializer, JobWait
+from .apis import JobApi, JobListApi, JobSerializer, JobSubmitApi, JobWait
 from .auth import JobApiKeyAuthentication
 from .models import ENDED_JOB_STATUSES, JobApiKey, JobStatus
 from .selectors import job_get, job_view
@@ -117,30 +118,36 @@ async def job_wait_view(request: HttpRequest, job_id: str) -> HttpResponse:
         )
     except ApplicationError as exc:
         return _envelope(exc.status, exc.message, exc.extra, status=exc.status)
-    return _envelope(0, "success", view, status=200)
+    return _envelope(0, "success", JobSerializer(view).data, status=200)
 
 
 job_wait_view.cls = JobWaitApi  # type: ignore[attr-defined]  # drf-spectacular documents it as this APIView
 job_wait_view.initkwargs = {}  # type: ignore[attr-defined]
 
-_collection = JobCollectionApi.as_view()
+
+class JobCollectionRouter(MethodRouter):
+    """`/jobs`: GET lists (`JobListApi`), POST submits (`JobSubmitApi`), routed as
+    `anker_project.routing.methods` routes them — but async: the DRF views run in one thread
+    hop, and with `"wait": true` the answer waits here for the job's end (no thread held),
+    then answers the job instead."""
+
+    def __init__(self) -> None:
+        super().__init__({"get": JobListApi.as_view(), "post": JobSubmitApi.as_view()})
+        markcoroutinefunction(self)  # Django awaits this view instead of running it in a thread
+
+    async def __call__(  # type: ignore[override]  # the async form of the router's call
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = await sync_to_async(super().__call__)(request, *args, **kwargs)
+        wait: JobWait | None = getattr(response, "anker_wait", None)
+        if wait is None:
+            return response
+        settled, view = await job_wait_for(
+            user_id=wait.user_id, api_key=wait.api_key, job_id=wait.job_id, timeout=float(wait.timeout)
+        )
+        if not settled:
+            return response
+        return _envelope(0, "success", JobSerializer(view).data, status=200)
 
 
-async def job_collection_view(request: HttpRequest) -> HttpResponse:
-    """POST /jobs and GET /jobs, served by the DRF view; with `"wait": true`, the answer
-    waits here (no thread held) for the job's end."""
-    response = await sync_to_async(_collection)(request)
-    wait: JobWait | None = getattr(response, "anker_wait", None)
-    if wait is None:
-        return response
-    settled, view = await job_wait_for(
-        user_id=wait.user_id, api_key=wait.api_key, job_id=wait.job_id, timeout=float(wait.timeout)
-    )
-    if not settled:
-        return response
-    return _envelope(0, "success", view, status=200)
-
-
-job_collection_view.cls = JobCollectionApi  # type: ignore[attr-defined]
-job_collection_view.initkwargs = {}  # type: ignore[attr-defined]
-job_collection_view.csrf_exempt = True  # type: ignore[attr-defined]  # as DRF's view is (it checks CSRF itself)
+job_collection_view = JobCollectionRouter()

@@ -14,7 +14,7 @@ from agents.models import FINISHED_TURN_STATUSES, Turn
 from agents.reach.approvals import approval_pending_of_session
 from agents.reach.decisions import approval_decide
 from agents.services import session_delete_with_work, turn_stop
-from anker_project.errors import ApplicationError, ConflictError
+from anker_project.errors import ApplicationError, ConflictError, NotFoundError
 
 from ..models import ENDED_JOB_STATUSES, Job, JobStatus
 from .lifecycle import JOBS_QUEUE, _end, job_dispatch, job_on_turn_end
@@ -35,8 +35,17 @@ def _stop_turn(job: Job) -> None:
             job_on_turn_end(turn_id=str(job.turn_id), status=turn.status)
 
 
-def job_cancel(*, job: Job) -> Job:
+def _job(job_id: str) -> Job:
+    """The job the caller named (its API already checked that the caller may see it)."""
+    job = Job.objects.select_related("session", "api_key").filter(pk=job_id).first()
+    if job is None:
+        raise NotFoundError("Job not found")
+    return job
+
+
+def job_cancel(*, job_id: str) -> Job:
     """Cancel a job. Queued and waiting jobs end at once; a running one when its turn stops."""
+    job = _job(job_id)
     if job.status in ENDED_JOB_STATUSES:
         raise ConflictError(f"The job already ended ({job.status})")
     Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=timezone.now())
@@ -49,9 +58,10 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
-def job_approve(*, job: Job, approve: bool, note: str = "") -> Job:
+def job_approve(*, job_id: str, approve: bool, note: str = "") -> Job:
     """Decide the tool call a waiting job asks approval for; an approved call runs, a denied one
     goes back to the model as denied. The job runs again at once, outside its key's queue: it was already started."""
+    job = _job(job_id)
     pending = approval_pending_of_session(session_id=job.session_id) if job.session_id else None
     if job.status != JobStatus.WAITING or pending is None or job.session is None:
         raise ConflictError("The job is not waiting for an approval")
@@ -89,16 +99,17 @@ def jobs_cancel_many(*, api_key_id: str, job_ids: Sequence[str] = (), status: st
     if status is not None:
         jobs = jobs.filter(status__in=BULK_CANCEL_STATUSES[status])
     cancelled = []
-    for job in jobs.select_related("session").order_by("-created_at")[: settings.JOB_BULK_CANCEL_MAX]:
+    for job_id in jobs.order_by("-created_at").values_list("pk", flat=True)[: settings.JOB_BULK_CANCEL_MAX]:
         try:
-            cancelled.append(job_cancel(job=job))
+            cancelled.append(job_cancel(job_id=str(job_id)))
         except ConflictError:  # ended meanwhile
             continue
     return cancelled
 
 
-def job_delete(*, job: Job) -> None:
+def job_delete(*, job_id: str) -> None:
     """Delete an ended job with its session (event log, memory, files, sandbox) and webhooks."""
+    job = _job(job_id)
     if job.status not in ENDED_JOB_STATUSES:
         raise ConflictError(f"Only an ended job can be deleted; this one is {job.status}. Cancel it first.")
     session = job.session
@@ -118,13 +129,14 @@ def jobs_retention_sweep() -> int:
     old = Job.objects.filter(status__in=ENDED_JOB_STATUSES, finished_at__lt=cutoff).select_related("session")
     deleted = 0
     for job in old[:500]:
-        job_delete(job=job)
+        job_delete(job_id=str(job.pk))
         deleted += 1
     return deleted
 
 
-def job_reply(*, job: Job, message: str) -> Job:
+def job_reply(*, job_id: str, message: str) -> Job:
     """Answer a waiting job: its next turn gets `message`, when its key has a free slot."""
+    job = _job(job_id)
     if not message.strip():
         raise ApplicationError("message must not be empty")
     if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(

@@ -119,7 +119,7 @@ def test_a_client_that_disconnects_otherwise_leaves_the_job_running(
     job = Job.objects.get(pk=job_id)
     assert (job.status, job.cancel_requested_at) == (JobStatus.RUNNING, None)
     assert worker.is_alive()  # still inside its model call
-    job_cancel(job=job)  # end it for the fixture
+    job_cancel(job_id=job_id)  # end it for the fixture
 
 
 def test_the_stream_of_an_ended_job_replays_its_events_and_ends(alice_key: Key, llm: ScriptedLLM) -> None:
