@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from agents.services import turn_run
 from jobs.models import Job, JobApiKey
+from jobs.services import job_start
 
 
 @dataclass
@@ -30,6 +31,8 @@ def job_session(key: Key, prompt: str = "job prompt") -> str:
     model answers whatever its test pushed, else its default)."""
     response = key.client.post("/api/v1/jobs", {"prompt": prompt, "mode": "lite"}, format="json")
     assert response.status_code == 202, response.json()
+    # The request answers `queued`; the jobs worker starts it (its turn, its first events).
+    assert job_start(job_id=response.json()["data"]["job_id"]) == "started"
     job = Job.objects.get(pk=response.json()["data"]["job_id"])
     assert job.turn_id is not None
     turn_run(turn_id=str(job.turn_id))
