@@ -4,6 +4,7 @@ per operation, routed per URL in anker_project/urls.py."""
 import asyncio
 from collections.abc import AsyncIterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +24,7 @@ from sessions.selectors import session_get, session_history, session_list_item
 from sessions.services import session_rename
 from sessions.streams import HEARTBEAT, MAX_SEQ, SSE_HEARTBEAT_FRAME, parse_seq, session_events, sse_frame
 
+from .hooks import turn_pending
 from .llm import model_problem
 from .models import ACTIVE_TURN_STATUSES, Turn
 from .multitask import DEFAULT_MULTITASK_STRATEGY, MultitaskStrategy
@@ -203,15 +205,39 @@ class SessionRetryApi(APIView):
         return ok(self.Output({"turn_id": str(turn.id)}).data)
 
 
-async def _sse_stream(session_id: str, after: int, until_turn: str | None) -> AsyncIterator[str]:
+# How often a follower of a session whose job has not started yet looks for its turn.
+PENDING_TURN_POLL_SECONDS = 0.25
+
+
+def _active_turn_id(session_id: str) -> str | None:
+    active = Turn.objects.filter(session_id=session_id, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
+    return str(active.id) if active is not None else None
+
+
+@sync_to_async
+def _turn_to_follow(session_id: str) -> tuple[str | None, bool]:
+    """The running turn to follow, and whether one is still about to start (a queued job)."""
+    turn_id = _active_turn_id(session_id)
+    return turn_id, turn_id is None and turn_pending(session_id=session_id)
+
+
+async def _sse_stream(session_id: str, after: int, until_turn: str | None, pending: bool = False) -> AsyncIterator[str]:
     yield "retry: 3000\n\n"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.SSE_MAX_SECONDS
+    beat = loop.time() + settings.SSE_HEARTBEAT_SECONDS
+    while until_turn is None and pending and loop.time() < deadline:
+        # A job the jobs worker has not started yet: wait for its turn (or for it to go away).
+        await asyncio.sleep(PENDING_TURN_POLL_SECONDS)
+        until_turn, pending = await _turn_to_follow(session_id)
+        if loop.time() >= beat:
+            beat = loop.time() + settings.SSE_HEARTBEAT_SECONDS
+            yield SSE_HEARTBEAT_FRAME
     if until_turn is None:
         # Nothing is running: replay what the client missed, then end.
         for event in await asyncio.to_thread(eventlog.events_after, session_id, after):
             yield sse_frame(event)
         return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.SSE_MAX_SECONDS
     async for item in session_events(
         session_id, after, until_turn=until_turn, heartbeat_seconds=settings.SSE_HEARTBEAT_SECONDS
     ):
@@ -332,6 +358,7 @@ class SessionChatApi(APIView):
         if turn is not None:
             until: str | None = str(turn.id)
             start = after if after is not None else turn.message_seq
+            pending = False
         else:
             if after is None:
                 raise serializers.ValidationError({"message": "Send a message, or an event_id to resume the stream."})
@@ -339,9 +366,12 @@ class SessionChatApi(APIView):
                 Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
             )
             until, start, accepted = (str(active.id) if active else None), after, active
+            pending = active is None and turn_pending(session_id=session.id)
         if _wants_json_only(request):
             return _turn_accepted(accepted)
-        response = StreamingHttpResponse(_sse_stream(session.id, start, until), content_type="text/event-stream")
+        response = StreamingHttpResponse(
+            _sse_stream(session.id, start, until, pending), content_type="text/event-stream"
+        )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         if turn is not None:

@@ -12,6 +12,9 @@ whatever is registered:
   An exception propagates to the caller, like any other failure at the turn's end.
 - `turn_queue_resolvers`: asked, in order, which Celery queue a turn of a session resumes on
   (the watchdog's resume); the first answer that is not None wins, else `turns`.
+- `turn_pending_resolvers`: asked whether a turn of a session is about to start though no turn
+  row exists yet (a job the jobs worker has not started). A reader following the session waits
+  for that turn instead of ending at once.
 
 Registration is idempotent (registering the same function twice keeps one), so a repeated
 `ready()` in tests does not double the calls.
@@ -31,10 +34,15 @@ class TurnQueueResolver(Protocol):
     def __call__(self, *, session_id: str) -> str | None: ...
 
 
+class TurnPendingResolver(Protocol):
+    def __call__(self, *, session_id: str) -> bool: ...
+
+
 DEFAULT_TURN_QUEUE = "turns"
 
 turn_end_hooks: list[TurnEndHook] = []
 turn_queue_resolvers: list[TurnQueueResolver] = []
+turn_pending_resolvers: list[TurnPendingResolver] = []
 
 
 def _register(registry: list[Callable[..., object]], hook: Callable[..., object]) -> None:
@@ -50,6 +58,10 @@ def register_turn_queue_resolver(resolver: TurnQueueResolver) -> None:
     _register(turn_queue_resolvers, resolver)  # type: ignore[arg-type]
 
 
+def register_turn_pending_resolver(resolver: TurnPendingResolver) -> None:
+    _register(turn_pending_resolvers, resolver)  # type: ignore[arg-type]
+
+
 def turn_ended(*, turn_id: str, status: str) -> None:
     """Tell the apps above that a turn ended with `status`."""
     for hook in list(turn_end_hooks):
@@ -63,3 +75,8 @@ def turn_queue(*, session_id: str) -> str:
         if queue is not None:
             return queue
     return DEFAULT_TURN_QUEUE
+
+
+def turn_pending(*, session_id: str) -> bool:
+    """True when a registered app is about to start a turn of this session (none is running)."""
+    return any(resolver(session_id=session_id) for resolver in list(turn_pending_resolvers))

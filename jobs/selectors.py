@@ -20,6 +20,12 @@ from sessions.files import file_url
 from .models import Job, JobApiKey, JobStatus
 
 
+def job_turn_pending(*, session_id: str) -> bool:
+    """A job of this session waits for the jobs worker to start its turn (POST /jobs answered
+    `queued`): a reader following the session's stream waits for that turn."""
+    return Job.objects.filter(session_id=session_id, status=JobStatus.QUEUED).exists()
+
+
 def _scoped(*, user_id: int, api_key: JobApiKey | None) -> QuerySet[Job]:
     jobs = Job.objects.filter(owner_id=user_id)
     # A key sees the jobs submitted with it; the owner's other keys are other systems.

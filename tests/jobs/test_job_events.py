@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.asgi import get_asgi_application
 from django.db import connection
@@ -169,3 +170,41 @@ def test_another_keys_job_stream_is_a_404_and_without_a_key_a_401(alice_key: Key
 
     assert APIClient().get(f"/api/v1/jobs/{job_id}/events").status_code == 401
     assert Job.objects.get(pk=job_id).cancel_requested_at is None
+
+
+def test_following_a_queued_jobs_session_waits_for_its_turn_and_streams_it_to_the_end(
+    alice_key: Key, llm: ScriptedLLM
+) -> None:
+    """POST /jobs answers `queued` before a worker made its turn: the `events_sse` link (the
+    session's chat stream, resumed from event 0) waits for that turn instead of ending at once."""
+    llm.push(text("the answer"))
+    job = submit(alice_key, {"prompt": "hello", "mode": "lite"}).json()["data"]
+    assert job["status"] == "queued"
+
+    def worker() -> None:
+        from agents.services import turn_run
+
+        time.sleep(1.0)  # the reader is waiting by now
+        try:
+            start_queued_jobs()
+            turn_run(turn_id=queued("jobs")[0]["kwargs"]["turn_id"])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    response = alice_key.client.post(
+        f"/api/v1/sessions/{job['session_id']}/chat", {"message": "", "event_id": "0"}, format="json"
+    )
+
+    async def read_all() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    body = async_to_sync(read_all)().decode()
+    thread.join(timeout=30)
+
+    assert response.status_code == 200
+    types = [line.removeprefix("event: ") for line in body.splitlines() if line.startswith("event: ")]
+    assert types[0] == "message" and types[-1] == "done"
+    assert '"content":"the answer"' in body
+    assert Job.objects.get(pk=job["job_id"]).status == JobStatus.SUCCEEDED
