@@ -26,7 +26,7 @@ Any lost or duplicated delivery makes the run exit non-zero.
 
     python bench/fanout.py [--sessions 100] [--rate 20] [--duration 60] [--publishers 1]
     python bench/fanout.py --idle 1000 [--sessions 10] [--duration 15]
-    STREAM_POLL_SECONDS=600 python bench/fanout.py --idle 200   # the idle readers' log checks, nearly off
+    STREAM_POLL_SECONDS=600 python bench/fanout.py --idle 200   # the hub's log checks, nearly off
     python bench/fanout.py --saturation [--sessions 20] [--step-seconds 6] [--keep-up-ms 500]
 """
 
@@ -473,7 +473,7 @@ def idle(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> 
         print(
             f"  while they only sit there ({quiet:g} s): daphne {(cpu_seconds(web.pid) - cpu) / quiet:.2f} cores,"
             f" the event store {(cpu_seconds(stack.pids['mongo']) - mongo_cpu) / quiet:.2f} cores"
-            f" (each quiet reader checks the log every STREAM_POLL_SECONDS)"
+            f" (the hub checks the log for all their sessions in one query every STREAM_POLL_SECONDS)"
         )
         loaded = measure(stack, host, token, n, args.rate, args.duration, args)
         print_latency(f"with {count} idle   ", loaded)

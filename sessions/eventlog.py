@@ -238,6 +238,39 @@ def last_seq(session_id: str) -> int:
     return int(doc["seq"]) if doc else 0
 
 
+# How many sessions one `heads_past` query asks about, and how far apart their known heads
+# may be (a query asks from the lowest: the others' older events come back, and are skipped).
+_HEADS_PAST_SESSIONS = 500
+_HEADS_PAST_SPREAD = 50
+
+
+def heads_past(seen: dict[str, int]) -> dict[str, int]:
+    """Of the sessions in `seen`, those whose log holds a seq above `seen[session]`, with the
+    highest such seq. Sessions with similar heads share one indexed `$in` read (`$or` would
+    cost the embedded store a scan per clause), which usually matches nothing."""
+    found: dict[str, int] = {}
+    ordered = sorted(seen.items(), key=lambda item: item[1])
+    start = 0
+    while start < len(ordered):
+        low = ordered[start][1]
+        end = start
+        while end < len(ordered) and end - start < _HEADS_PAST_SESSIONS and ordered[end][1] - low <= _HEADS_PAST_SPREAD:
+            end += 1
+        group = ordered[start:end]
+        start = end
+        query = {"session_id": {"$in": [sid for sid, _ in group]}, "seq": {"$gt": low}}
+        for doc in get_db().events.find(query, {"_id": 0, "session_id": 1, "seq": 1}):
+            sid, seq = doc["session_id"], int(doc["seq"])
+            if seq > seen[sid]:
+                found[sid] = max(found.get(sid, 0), seq)
+    return found
+
+
+def last_seqs(session_ids: list[str]) -> dict[str, int]:
+    """`last_seq` of each session."""
+    return {sid: last_seq(sid) for sid in session_ids}
+
+
 def events_discard(session_id: str, *, turn_ids: list[str], from_seq: int, to_seq: int) -> int:
     """Mark the events of `turn_ids` with a seq in `from_seq`..`to_seq` discarded; returns how many
     were marked. They keep their seqs (never reused) and no read returns them any more."""

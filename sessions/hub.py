@@ -4,26 +4,38 @@ The publisher sends each stored event once, to the session's pub/sub channel (`l
 A web process keeps one subscriber connection (per event loop) and, per session watched
 by at least one of its readers, one channel subscription; an arriving event is decoded
 once and queued to each local reader. A reader's queue is bounded: a reader that falls
-that far behind loses live messages, notices the jump in seq and reads them from the log
-(`streams.py`), so being slow costs it latency, never events, and never the others.
+that far behind loses live messages, and gets a `Resync` once it has drained the rest, so
+it reads them from the log (`streams.py`): being slow costs it latency, never events, and
+never the others.
 
 `subscribe` returns only once Redis has confirmed the subscription, so a reader that
-subscribes, then reads the log, cannot miss an event stored after that read.
+subscribes, then reads the log, cannot miss an event stored after that read: it is either
+sent (and queued to the reader), or stored but never sent (its publisher died between the
+insert and the PUBLISH). The hub finds the latter. Per watched session it remembers the
+highest seq it knows stored and seen: at the first check after the subscription it reads
+the log head and resyncs that session's readers (they may have read the log before an
+unsent event), then every live event's seq raises it. Every STREAM_POLL_SECONDS it asks
+the log which watched sessions hold a seq above that, in one indexed read for sessions
+with similar heads (`eventlog.heads_past`), and resyncs those sessions' readers. So the
+log is checked once per interval per process, however many readers it serves, and an
+event is late by at most about one interval. An unsent event below a later sent one needs
+no check: the reader sees the jump in seq and fills it from the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
 from django.conf import settings
 from redis import asyncio as aioredis
 
+from . import eventlog
 from .live import session_channel
 
 logger = logging.getLogger(__name__)
@@ -33,7 +45,8 @@ SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 
 
 class Resync:
-    """Queued to every reader after the hub lost its connection: check the log."""
+    """Given to a reader that may have missed an event (the hub lost its connection, the
+    reader's queue overflowed, or the log holds an event that was never sent): read the log."""
 
 
 RESYNC = Resync()
@@ -46,13 +59,28 @@ class Subscription:
         self.hub = hub
         self.channel = channel
         self.queue: asyncio.Queue[dict[str, Any] | Resync] = asyncio.Queue(maxsize=READER_QUEUE_SIZE)
+        self._overflowed = False
 
     def offer(self, item: dict[str, Any] | Resync) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # the reader backfills from the log
+        try:
             self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._overflowed = True  # a Resync once the queue is drained: the log has it
+
+    def get_nowait(self) -> dict[str, Any] | Resync | None:
+        """The next item if one is ready, else None."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        if self._overflowed:
+            self._overflowed = False
+            return RESYNC
+        return None
 
     async def get(self) -> dict[str, Any] | Resync:
-        return await self.queue.get()
+        item = self.get_nowait()
+        return item if item is not None else await self.queue.get()
 
     async def close(self) -> None:
         await self.hub.unsubscribe(self)
@@ -80,6 +108,13 @@ class SessionHub:
         self._commands: collections.deque[tuple[str, str]] = collections.deque()
         self._commander: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # Per watched channel: its session, and the highest seq known to be stored and seen
+        # (None until the first check reads the log head, and resyncs the readers).
+        self._sessions: dict[str, str] = {}
+        self._seen: dict[str, int | None] = {}
+        self._next_check = 0.0
+        self._check: asyncio.Task[None] | None = None
+        self.log_checks = 0  # how many times the log was asked (for tests and benches)
 
     async def subscribe(self, session_id: str) -> Subscription:
         channel = session_channel(session_id)
@@ -88,6 +123,8 @@ class SessionHub:
         confirmed = self._confirmed.get(channel)
         if confirmed is None:
             confirmed = self._confirmed[channel] = asyncio.get_running_loop().create_future()
+            self._sessions[channel] = session_id
+            self._seen[channel] = None
             self._command("subscribe", channel)
         try:
             async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
@@ -110,6 +147,8 @@ class SessionHub:
             return
         del self._readers[sub.channel]
         self._confirmed.pop(sub.channel, None)
+        self._sessions.pop(sub.channel, None)
+        self._seen.pop(sub.channel, None)
         self._command("unsubscribe", sub.channel)
 
     def _command(self, kind: str, channel: str) -> None:
@@ -137,9 +176,15 @@ class SessionHub:
                     logger.debug("could not unsubscribe from %s", channel, exc_info=True)
 
     async def _dispatch(self) -> None:
+        poll = settings.STREAM_POLL_SECONDS
         while True:
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._next_check = now + poll
+                if self._check is None or self._check.done():
+                    self._check = asyncio.create_task(self._check_log(), name="session-hub-log-check")
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await self._pubsub.get_message(timeout=min(1.0, poll))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -174,6 +219,10 @@ class SessionHub:
         except (TypeError, ValueError):
             logger.warning("dropped a malformed message on %s", channel)
             return
+        seq = event.get("seq") if isinstance(event, dict) else None
+        seen = self._seen.get(str(channel))
+        if isinstance(seq, int) and seen is not None and seq > seen:
+            self._seen[str(channel)] = seq
         for sub in readers:
             sub.offer(event)
 
@@ -194,6 +243,36 @@ class SessionHub:
             del self._confirmed[channel]  # the next reader tries again
             confirmed.set_exception(error)
             confirmed.exception()  # retrieved: a reader cancelled meanwhile must not make it "never retrieved"
+
+    async def _check_log(self) -> None:
+        """Resync the readers of every watched session whose log holds a seq the hub has not seen."""
+        known = {
+            channel: seen
+            for channel, seen in self._seen.items()
+            if seen is not None and (f := self._confirmed.get(channel)) is not None and f.done()
+        }
+        unknown = [c for c, seen in self._seen.items() if seen is None and (f := self._confirmed.get(c)) and f.done()]
+        if not known and not unknown:
+            return
+        by_session = {self._sessions[c]: seen for c, seen in known.items()}
+        self.log_checks += 1
+        try:
+            heads = await asyncio.to_thread(eventlog.heads_past, by_session) if by_session else {}
+            if unknown:
+                heads.update(await asyncio.to_thread(eventlog.last_seqs, [self._sessions[c] for c in unknown]))
+        except Exception:
+            logger.warning("could not check the event log for unsent events; will retry", exc_info=True)
+            return
+        for channel in [*known, *unknown]:
+            session_id = self._sessions.get(channel)
+            if session_id not in heads:
+                continue
+            seen = self._seen.get(channel, 0)
+            head = heads[session_id]
+            if channel in unknown or (seen is not None and head > seen):
+                self._seen[channel] = head if seen is None else max(seen, head)
+                for sub in self._readers.get(channel, ()):
+                    sub.offer(RESYNC)
 
     def _resync_all(self) -> None:
         for readers in self._readers.values():

@@ -3,8 +3,12 @@
 It subscribes to the session's live channel first (`hub.py`), then replays the log after
 the client's last seq, then goes live. Anything at or below what it already yielded is
 dropped; a jump in seq (a message lost, or two publishers' sends crossing) is filled from
-the log, which always holds every seq below one that was sent (`eventlog.py`); and when
-the channel is quiet it checks the log itself, so an event is never lost, only late.
+the log, which always holds every seq below one that was sent (`eventlog.py`); and on a
+`Resync` from the hub it reads the log after its last seq. The hub sends one when this
+reader may have missed something: its connection to Redis dropped, this reader's queue
+overflowed, or its periodic check (one query per process for all watched sessions, every
+STREAM_POLL_SECONDS) found an event that was stored but never sent. So a reader never
+reads the log just because its session is quiet, and an event is never lost, only late.
 """
 
 import asyncio
@@ -13,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from . import eventlog
 from .events import event_ends_turn
@@ -56,9 +59,10 @@ async def session_events(
     With `heartbeat_seconds`, `HEARTBEAT` is yielded after that long without events.
     """
     subscription = await get_hub().subscribe(session_id)
-    poll = settings.STREAM_POLL_SECONDS
+    loop = asyncio.get_running_loop()
+    # When the next HEARTBEAT is due (None: never): heartbeat_seconds after the last yield.
+    beat_at = None if heartbeat_seconds is None else loop.time() + heartbeat_seconds
     last = after
-    idle = 0.0
     try:
         pending: list[dict[str, Any]] = await _read_log(session_id, last)
         while True:
@@ -66,28 +70,25 @@ async def session_events(
                 if event["seq"] <= last:
                     continue
                 last = event["seq"]
-                idle = 0.0
                 yield event
+                if heartbeat_seconds is not None:
+                    beat_at = loop.time() + heartbeat_seconds
                 if until_turn and event_ends_turn(event, until_turn):
                     return
             pending = []
-            wait = poll if heartbeat_seconds is None else min(poll, heartbeat_seconds)
-            try:
-                live = subscription.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                live = None
-            try:
-                if live is None:
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the reader's
+            live = subscription.get_nowait()
+            if live is None:
+                try:
+                    # asyncio.timeout_at, not wait_for: on 3.11 wait_for can swallow the reader's
                     # own cancellation (a closed socket) when an event arrives at that moment.
-                    async with asyncio.timeout(wait):
+                    async with asyncio.timeout_at(beat_at):
                         live = await subscription.get()
-            except TimeoutError:
-                idle += wait
-                pending = await _read_log(session_id, last)
-                if not pending and heartbeat_seconds is not None and idle >= heartbeat_seconds:
-                    idle = 0.0
-                    yield HEARTBEAT
+                except TimeoutError:
+                    live = None
+            if beat_at is not None and heartbeat_seconds is not None and loop.time() >= beat_at:
+                beat_at = loop.time() + heartbeat_seconds
+                yield HEARTBEAT
+            if live is None:
                 continue
             if isinstance(live, Resync):
                 pending = await _read_log(session_id, last)

@@ -44,8 +44,9 @@ CHANNEL_LAYERS = {
 MONGODB_URL = env_or("MONGODB_URL", f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}")
 MONGODB_DATABASE = env_or("MONGODB_DATABASE", "anker")
 
-# How long a reader waits for a live event before it checks the log itself, and how often
-# an SSE stream sends a keep-alive comment.
+# How often each web process's hub checks the event log, in one read for all its watched
+# sessions, for an event stored but never sent (its publisher died before the PUBLISH): the
+# most such an event is late. Readers of a quiet session do not read the log themselves.
 STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=5.0)
 # A streamed answer reaches readers in frames: the first token at once, then at most every
 # STREAM_FLUSH_MS or every STREAM_FLUSH_CHARS characters, whichever comes first.

@@ -256,3 +256,94 @@ async def test_a_reader_whose_deadline_passes_while_it_subscribes_always_stops(s
             reader.cancel()
         assert done, f"attempt {attempt}: the deadline passed and the reader kept reading"
         assert isinstance(reader.exception(), TimeoutError)
+
+
+async def test_many_quiet_readers_leave_the_log_check_to_the_hub_and_still_find_an_unsent_event(
+    session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessions import streams
+    from sessions.hub import get_hub
+
+    reads: list[int] = []
+    real_read = streams._read_log
+
+    async def counting_read(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        reads.append(1)
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(streams, "_read_log", counting_read)
+    checks: list[dict[str, int]] = []
+    real_heads_past = eventlog.heads_past
+
+    def counting_heads_past(seen: dict[str, int]) -> dict[str, int]:
+        checks.append(dict(seen))
+        return real_heads_past(seen)
+
+    monkeypatch.setattr(eventlog, "heads_past", counting_heads_past)
+    readers = [session_events(session_id, 0) for _ in range(20)]
+    tasks = [asyncio.create_task(collect(r, 1, timeout=30)) for r in readers]
+    hub = get_hub()
+    async with asyncio.timeout(30):
+        while len(checks) < 3:  # three log checks of the quiet session (STREAM_POLL_SECONDS each)
+            await asyncio.sleep(0.05)
+
+    # Each reader read the log when it started, and once more on the hub's first check (which
+    # learns the log head); the quiet session's checks since were the hub's, one per interval
+    # for all 20 readers, each asking about the session once.
+    assert len(reads) == 40
+    assert all(check == {session_id: 0} for check in checks)
+    assert hub.log_checks >= 3
+
+    # An event stored but never sent (its publisher died before the PUBLISH) still arrives.
+    await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="silent").model_dump())
+    received = await asyncio.gather(*tasks)
+    for reader in readers:
+        await reader.aclose()
+
+    assert [[e["delta"] for e in got] for got in received] == [["silent"]] * 20
+    assert len(reads) == 60  # one more read each, on the hub's Resync
+
+
+async def test_an_sse_stream_gets_an_event_that_was_never_sent(session_id: str) -> None:
+    from agents.apis import _sse_stream
+
+    stream = _sse_stream(session_id, 0, "t1")
+    frames = asyncio.create_task(collect(stream, 2, timeout=20))
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="silent").model_dump())
+    got = await frames
+    await stream.aclose()
+
+    assert got[0] == "retry: 3000\n\n"
+    assert got[1].startswith("id: 1\nevent: message_delta\n") and '"delta":"silent"' in got[1]
+
+
+async def test_a_websocket_gets_an_event_that_was_never_sent(alice: Any, session_id: str) -> None:
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from anker_project.asgi import application
+
+    token = await sync_to_async(lambda: str(RefreshToken.for_user(alice).access_token))()
+    ws = WebsocketCommunicator(application, f"/api/v1/ws/sessions/{session_id}?token={token}")
+    connected, _ = await ws.connect(timeout=10)
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(eventlog.event_append, session_id, MessageDeltaEvent(delta="silent").model_dump())
+    frame = await ws.receive_json_from(timeout=20)
+    await ws.disconnect()
+
+    assert connected
+    assert (frame["event"], frame["data"]["seq"], frame["data"]["delta"]) == ("message_delta", 1, "silent")
+
+
+async def test_an_idle_reader_heartbeats_on_time_however_rarely_the_log_is_checked(
+    session_id: str, settings: Any
+) -> None:
+    settings.STREAM_POLL_SECONDS = 600.0
+    stream = session_events(session_id, 0, heartbeat_seconds=0.2)
+
+    items = await collect(stream, 3, timeout=5)
+    await stream.aclose()
+
+    assert items == [HEARTBEAT, HEARTBEAT, HEARTBEAT]
