@@ -70,7 +70,7 @@ async def test_a_reader_reconnecting_100_times_mid_answer_sees_every_character_o
     chunks = (len(answer) + 2) // 3
     llm.push(text(answer, chunk_size=3, delay_per_chunk=0.008))
     session = await asyncio.to_thread(session_create, owner_id=alice.pk, mode="lite")
-    turn = await asyncio.to_thread(chat_send, session=session, message="Recite")
+    turn = await asyncio.to_thread(chat_send, session_id=session.id, message="Recite")
     worker = asyncio.create_task(asyncio.to_thread(turn_run, turn_id=str(turn.id)))
 
     rng = random.Random(13)
