@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from .backends import SandboxStartError, get_backend
 from .models import LIVE_STATUSES, Sandbox, SandboxStatus
-from .services import _endpoint_fields, _lease_end, sandbox_mark_failed
+from .services.lifecycle import endpoint_fields, lease_end, sandbox_mark_failed
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def sandbox_mark_idle(*, session_id: str) -> bool:
     pk = Sandbox.objects.filter(session_id=session_id, status=SandboxStatus.IN_USE).values_list("pk", flat=True).first()
     if pk is None:
         return False
-    lease = _lease_end()
+    lease = lease_end()
     if not Sandbox.objects.filter(pk=pk, status=SandboxStatus.IN_USE).update(lease_expires_at=lease):
         return False
     _arm_idle_timer(sandbox_id=str(pk), lease=lease)
@@ -136,7 +136,7 @@ def sandbox_wake(*, sandbox_id: str) -> Sandbox | None:
     except (SandboxStartError, OSError) as exc:
         sandbox_mark_failed(sandbox_id=sandbox_id, error=f"it did not wake: {exc}"[:2000])
         return None
-    woken = {"lease_expires_at": _lease_end(), "updated_at": timezone.now(), **_endpoint_fields(endpoint)}
+    woken = {"lease_expires_at": lease_end(), "updated_at": timezone.now(), **endpoint_fields(endpoint)}
     if not Sandbox.objects.filter(pk=sandbox_id, status=SandboxStatus.WAKING).update(
         status=SandboxStatus.IN_USE, **woken
     ):
@@ -180,7 +180,7 @@ def sandboxes_recover_passages() -> int:
 def sandbox_awake_for_session(*, session_id: str) -> Sandbox | None:
     """The session's leased sandbox, woken first if it hibernates (a file view, the live view).
     It is idle again from then on: its idle timer is armed (an open live view keeps it awake)."""
-    from .services import sandbox_acquire
+    from .services.lease import sandbox_acquire
 
     current = Sandbox.objects.filter(
         session_id=session_id,

@@ -3,7 +3,9 @@
 from celery import shared_task
 
 from .hibernation import sandbox_hibernate_if_idle, sandboxes_hibernate_idle
-from .services import sandbox_create, sandbox_destroy, sandbox_pool_refill, sandboxes_reap
+from .services.lifecycle import sandbox_create, sandbox_destroy
+from .services.pool import sandbox_pool_refill
+from .services.reaper import sandboxes_reap
 
 
 @shared_task(name="sandboxes.reap")
