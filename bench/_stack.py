@@ -117,7 +117,6 @@ class BenchStack:
         self, name: str, queues: str, concurrency: int, env: Mapping[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         """A Celery worker (`name@host`) on `queues`; returns once it answers a ping."""
-        from bench.jobs import wait_for_worker
         from tests.support.worker import celery_worker_argv
 
         argv = celery_worker_argv(name=f"{name}@%h", queues=queues, concurrency=concurrency, loglevel="WARNING")
@@ -254,3 +253,14 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def wait_for_worker(name_prefix: str, timeout: float = 120) -> None:
+    """Block until a Celery worker whose name starts with `name_prefix` answers a ping."""
+    from anker_project.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(name.startswith(name_prefix) for reply in app.control.ping(timeout=1.0) for name in reply):
+            return
+    raise RuntimeError(f"no worker {name_prefix}* answered within {timeout:.0f} s")

@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._stack import BenchStack, percentile  # noqa: E402
+from bench._stack import BenchStack, percentile, wait_for_worker  # noqa: E402
 from tests.support.worker import celery_worker_argv  # noqa: E402
 
 SUBMITTERS = 8
@@ -166,17 +166,6 @@ def main() -> int:
     finally:
         stack.close(failed=failed)
     return 1 if failed else 0
-
-
-def wait_for_worker(name_prefix: str, timeout: float = 120) -> None:
-    """Block until a Celery worker whose name starts with `name_prefix` answers a ping."""
-    from anker_project.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(name.startswith(name_prefix) for reply in app.control.ping(timeout=1.0) for name in reply):
-            return
-    raise RuntimeError(f"no worker {name_prefix}* answered within {timeout:.0f} s")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .shell import Record
+    from .record import Record
 
 _MARKER_END = b"\x1f\x1f"
 _MAX_MARKER_BYTES = 8192

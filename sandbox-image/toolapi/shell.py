@@ -25,12 +25,12 @@ import termios
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 from . import models
 from .config import Settings
 from .errors import ApiError, conflict
 from .ptyreader import PtyReader
+from .record import Record
 from .shellenv import TERMINAL_COLUMNS, TERMINAL_ROWS, _user_name, shell_env
 from .shellsignals import ShellSignals
 from .terminal import OutputBuffer
@@ -62,22 +62,6 @@ readonly PROMPT_COMMAND
 PS1=''
 PS2=''
 """
-
-
-@dataclass
-class Record:
-    """One command run in a shell, as shown in its console."""
-
-    ps1: str
-    command: str
-    buffer: OutputBuffer
-    returncode: int | None = None
-    done: bool = False
-    note: str = ""
-    timer: threading.Timer | None = field(default=None, repr=False)
-
-    def output(self) -> str:
-        return self.buffer.text(self.note)
 
 
 class Shell(PtyReader, ShellSignals):

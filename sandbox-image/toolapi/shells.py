@@ -13,7 +13,8 @@ from . import models
 from .config import Settings
 from .errors import ApiError, not_found
 from .paths import PathPolicy
-from .shell import Record, Shell
+from .record import Record
+from .shell import Shell
 
 
 class ShellManager:

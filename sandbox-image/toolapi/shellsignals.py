@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .proctree import session_members, session_tree
 
 if TYPE_CHECKING:
-    from .shell import Record
+    from .record import Record
 
 log = logging.getLogger("toolapi.shell")
 
