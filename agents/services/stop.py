@@ -65,11 +65,11 @@ def _end_active_turns(session: Session, reason: str) -> tuple[int, int]:
     return len(active), asked
 
 
-def turns_end_active(*, session: Session, reason: str) -> int:
+def turns_end_active(*, session_id: str, reason: str) -> int:
     """End the session's work for an app above (a job replacing another): queued turns are
     cancelled (rolled back with `StopReason.ROLLBACK`), running ones asked to stop for `reason`.
     Returns how many turns were active."""
-    return _end_active_turns(session, reason)[0]
+    return _end_active_turns(session_by_id(session_id), reason)[0]
 
 
 def turn_stop(*, session_id: str) -> int:

@@ -70,7 +70,7 @@ def job_session_continue(*, api_key: JobApiKey | None, owner_id: int, session_id
     Job.objects.filter(pk__in=[j.pk for j in live], cancel_requested_at__isnull=True).update(
         cancel_requested_at=timezone.now()
     )
-    turns_end_active(session=session, reason=reason)
+    turns_end_active(session_id=session.id, reason=reason)
     for job in live:
         if job.status != JobStatus.RUNNING:
             _end(job.pk, JobStatus.CANCELLED)  # not started (or waiting for a reply): it ends now
