@@ -17,7 +17,7 @@ from jobs.models import Job, JobStatus, WebhookDelivery
 from tests.agents.conftest import ToolApiServer
 from tests.agents.helpers import tool_event
 from tests.agents.reach.conftest import STDIO_COMMAND, call, finish, plan, tool_messages
-from tests.jobs.conftest import make_key
+from tests.jobs.conftest import make_key, start_queued_jobs
 from tests.support.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,6 +52,9 @@ def test_a_job_with_its_own_servers_rules_and_secrets_waits_for_approval_and_is_
         ["JOB_TOKEN"],
     )
 
+    start_queued_jobs()  # as the jobs worker does: POST /jobs answers queued
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
     assert turn_run(turn_id=str(job.turn_id)) == "waiting"
 
     job.refresh_from_db()
