@@ -684,7 +684,14 @@ def test_a_worker_stopped_by_a_deploy_mid_turn_hands_its_turns_over_unseen(stack
 def test_down_removes_the_stack_with_every_sandbox_it_started(stack: Stack) -> None:
     assert stack.sandboxes() != []
     started = time.monotonic()
-    stack.run("down", "-v", "--timeout", "20")
+    down = stack.run("down", "-v", "--timeout", "20", check=False)
+    if down.returncode != 0 and "has active endpoints" in down.stderr:
+        # Seen once in CI: the engine still held an endpoint of a container removed a moment
+        # earlier (twenty removed in parallel), so removing the network failed. Everything was
+        # removed; a second `down` removes the network. Any other failure fails the test.
+        time.sleep(2)
+        down = stack.run("down", "-v", "--timeout", "20", check=False)
+    assert down.returncode == 0, down.stderr[-4000:]
     stack.timings["down -v"] = time.monotonic() - started
 
     assert stack.sandboxes() == []
