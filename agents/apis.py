@@ -209,16 +209,18 @@ class SessionRetryApi(APIView):
 PENDING_TURN_POLL_SECONDS = 0.25
 
 
-def _active_turn_id(session_id: str) -> str | None:
-    active = Turn.objects.filter(session_id=session_id, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
-    return str(active.id) if active is not None else None
+def _active_turn(session_id: str) -> Turn | None:
+    """The session's newest queued or running turn, if any."""
+    return Turn.objects.filter(session_id=session_id, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
 
 
 @sync_to_async
 def _turn_to_follow(session_id: str) -> tuple[str | None, bool]:
     """The running turn to follow, and whether one is still about to start (a queued job)."""
-    turn_id = _active_turn_id(session_id)
-    return turn_id, turn_id is None and turn_pending(session_id=session_id)
+    active = _active_turn(session_id)
+    if active is not None:
+        return str(active.id), False
+    return None, turn_pending(session_id=session_id)
 
 
 async def _sse_stream(session_id: str, after: int, until_turn: str | None, pending: bool = False) -> AsyncIterator[str]:
@@ -362,9 +364,7 @@ class SessionChatApi(APIView):
         else:
             if after is None:
                 raise serializers.ValidationError({"message": "Send a message, or an event_id to resume the stream."})
-            active = (
-                Turn.objects.filter(session=session, status__in=ACTIVE_TURN_STATUSES).order_by("-created_at").first()
-            )
+            active = _active_turn(session.id)
             until, start, accepted = (str(active.id) if active else None), after, active
             pending = active is None and turn_pending(session_id=session.id)
         if _wants_json_only(request):
