@@ -1,11 +1,14 @@
 """Agent turns: Anker's own cost per step, and how many turns one worker holds at once.
 
 (a) Overhead per agent step. Agent turns run in this process against a scripted model that
-    answers at once and the real sandbox tool API (`python -m toolapi` from sandbox-image/).
-    The model adapter (`LLM.complete`) and the tool API client (`ToolApiClient._request`) are
-    wrapped here to time the calls; a step is one model round, and its overhead is the wall
-    time between the ends of two model calls minus the time inside model and tool API calls
-    in between: memory checkpoints, event publishing, prompt building, argument checks.
+    answers at once, each in a sandbox of the real local backend (a bubblewrap jail with its
+    tool API, claimed from a warm pool started first; `--backend attached` uses one host tool
+    API process instead, the shortcut of the tests). The model adapter (`LLM.complete`), the
+    tool API client (`ToolApiClient._request`) and the wait for the sandbox
+    (`SandboxHandle.result`) are wrapped here to time the calls; a step is one model round, and
+    its overhead is the wall time between the ends of two model calls minus the time inside
+    model and tool API calls and the sandbox wait in between: lease and claim, memory
+    checkpoints, event publishing, prompt building, argument checks.
 
 (b) Concurrency. 100 lite sessions keep sending messages to one real Celery worker
     subprocess (`-P threads -c 100`) whose scripted model takes 1 s per answer, for
@@ -14,7 +17,8 @@
     the same publisher into a session read by one WebSocket client through daphne.
 
 `--reach` configures tool rules, an MCP server and a secret per session first (the overhead
-must not grow with them); `--overhead-only` skips (b).
+must not grow with them); `--overhead-only` skips (b); `--backend attached` runs (a) on one host
+tool API process instead of local sandboxes.
 """
 
 from __future__ import annotations
@@ -63,20 +67,52 @@ class Timer:
     def __init__(self, owner: type, name: str, on_exit: Callable[[], None] | None = None) -> None:
         self.total = 0.0
         self.calls = 0
+        self.inside = False
         original = getattr(owner, name)
         timer = self
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
+            timer.inside = True
             try:
                 return original(*args, **kwargs)
             finally:
+                timer.inside = False
                 timer.total += time.perf_counter() - started
                 timer.calls += 1
                 if on_exit is not None:
                     on_exit()
 
         setattr(owner, name, timed)
+
+
+class StoreTimer:
+    """Time inside the event store (every pymongo operation) on the turn's own thread, outside
+    model calls (events published while a model streams are already model time)."""
+
+    def __init__(self, model: Timer) -> None:
+        from pymongo.synchronous.mongo_client import MongoClient
+
+        self.total = 0.0
+        self.calls = 0
+        self.single: list[float] = []
+        original = MongoClient._retry_internal
+        turn_thread = threading.get_ident()
+        timer = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != turn_thread or model.inside:
+                return original(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                took = time.perf_counter() - started
+                timer.total += took
+                timer.calls += 1
+                timer.single.append(took)
+
+        MongoClient._retry_internal = timed  # type: ignore[method-assign]
 
 
 def configure_reach(stack: BenchStack, owner_id: int) -> list[str]:
@@ -114,22 +150,38 @@ def configure_reach(stack: BenchStack, owner_id: int) -> list[str]:
     return ["BENCH_TOKEN"]
 
 
-def bench_overhead(llm: Any, home: Path, owner_id: int, secret_names: list[str] | None = None) -> None:
+def bench_overhead(
+    llm: Any, home: Path, owner_id: int, secret_names: list[str] | None = None, *, backend: str = "local"
+) -> None:
     from agents.llm import LLM
     from agents.services import chat_send, turn_run
+    from sandboxes.handles import SandboxHandle
     from sandboxes.tool_api import ToolApiClient
     from sessions.services import session_create
     from tests.support.llm_server import ToolCall, tool_calls
 
-    marks: list[tuple[float, float, float]] = []  # (wall, llm total, tool total) at each model call's end
+    # (wall, model total, tool + sandbox wait total, event store total, its calls) at each model call's end
+    marks: list[tuple[float, float, float, float, int]] = []
     tools = Timer(ToolApiClient, "_request")
-    model = Timer(LLM, "complete", on_exit=lambda: marks.append((time.perf_counter(), model.total, tools.total)))
+    waits = Timer(SandboxHandle, "result")
+
+    def outside() -> float:
+        return tools.total + waits.total
+
+    def point() -> tuple[float, float, float, float, int]:
+        return (time.perf_counter(), model.total, outside(), store.total, store.calls)
+
+    model = Timer(LLM, "complete", on_exit=lambda: marks.append(point()))
+    store = StoreTimer(model)
 
     def call(name: str, args: dict[str, Any]) -> Any:
         return tool_calls([ToolCall(name, args)])
 
     per_step: list[float] = []
     per_turn: list[tuple[float, float, float]] = []
+    sandbox_waits: list[float] = []
+    in_store: list[float] = []  # of each step's overhead, the time inside event store operations
+    store_calls: list[int] = []
     for n in range(AGENT_TURNS + 2):  # the first two warm up (imports, connections)
         steps = [{"description": f"step {i}"} for i in range(STEPS_PER_TURN)]
         plan = {"message": "On it.", "title": "Bench", "goal": "bench", "language": "English", "steps": steps}
@@ -151,32 +203,83 @@ def bench_overhead(llm: Any, home: Path, owner_id: int, secret_names: list[str] 
         turn = chat_send(session_id=session.id, message="bench")
         assert turn is not None
         marks.clear()
-        started = (time.perf_counter(), model.total, tools.total)
+        waited = waits.total
+        started = point()
         outcome = turn_run(turn_id=str(turn.id))
-        ended = (time.perf_counter(), model.total, tools.total)
+        ended = point()
+        sandbox_waits.append(waits.total - waited)
         assert outcome == "completed", outcome
         if n < 2:
             continue
         points = [started, *marks]
         for before, after in itertools.pairwise(points):
-            per_step.append((after[0] - before[0]) - (after[1] - before[1]) - (after[2] - before[2]))
+            overhead = (after[0] - before[0]) - (after[1] - before[1]) - (after[2] - before[2])
+            per_step.append(overhead)
+            in_store.append(after[3] - before[3])
+            store_calls.append(after[4] - before[4])
         wall = ended[0] - started[0]
         per_turn.append((wall, ended[1] - started[1], ended[2] - started[2]))
     rounds = len(per_step) // AGENT_TURNS
+    where = "one host tool API (attached)" if backend == "attached" else "a local sandbox each, from the warm pool"
     print(f"(a) agent turns in-process: {AGENT_TURNS} turns x {rounds} model rounds ({STEPS_PER_TURN} plan steps,")
-    print("    each shell_exec + file_write + complete_step), instant scripted model, real tool API")
+    print(f"    each shell_exec + file_write + complete_step), instant scripted model, {where}")
     print(
         f"    Anker overhead per step (model round): p50 {percentile(per_step, 50) * 1000:.1f} ms"
         f"  p99 {percentile(per_step, 99) * 1000:.1f} ms  max {max(per_step) * 1000:.1f} ms"
+    )
+    rest = [o - t for o, t in zip(per_step, in_store, strict=True)]
+    single = store.single[len(store.single) // 10 :]  # past the warm-up turns
+    print(
+        f"    of it in the event store: p50 {percentile(in_store, 50) * 1000:.1f} ms"
+        f"  p99 {percentile(in_store, 99) * 1000:.1f} ms; {sum(store_calls) / len(store_calls):.1f} operations a step"
+        f" (publish inserts, memory checkpoints), each p50 {percentile(single, 50) * 1000:.2f} ms"
+    )
+    print(
+        f"    the rest (Anker's Python, SQL, Redis): p50 {percentile(rest, 50) * 1000:.1f} ms"
+        f"  p99 {percentile(rest, 99) * 1000:.1f} ms"
     )
     walls = [w for w, _, _ in per_turn]
     llm_share = sum(m for _, m, _ in per_turn) / sum(walls)
     tool_share = sum(t for _, _, t in per_turn) / sum(walls)
     print(
         f"    per turn: wall p50 {percentile(walls, 50) * 1000:.0f} ms; of it inside model calls {llm_share:.0%}"
-        f" (HTTP + SDK to a model that answers at once), inside tool API calls {tool_share:.0%},"
-        f" Anker {1 - llm_share - tool_share:.0%}"
+        f" (HTTP + SDK to a model that answers at once), inside tool API calls and the sandbox wait"
+        f" {tool_share:.0%}, Anker {1 - llm_share - tool_share:.0%}"
     )
+    print(
+        f"    waiting for the sandbox per turn: p50 {percentile(sandbox_waits[2:], 50) * 1000:.1f} ms"
+        f"  max {max(sandbox_waits[2:]) * 1000:.1f} ms (excluded from the overhead)"
+    )
+
+
+def warm_local_pool() -> Path:
+    """Starts one local sandbox per turn of (a) into the warm pool, so each turn claims a ready
+    one as a deployment with SANDBOX_POOL_SIZE does; returns the agent's home in the jail."""
+    from django.conf import settings
+
+    from bench._stack import sandbox_bench_setup
+    from sandboxes.backends.local import bwrap_path
+    from sandboxes.backends.local.jail import JAIL_HOME
+    from sandboxes.services.pool import sandbox_pool_refill
+
+    if bwrap_path() is None:
+        raise SystemExit("the local backend needs bubblewrap (apt-get install bubblewrap), or use --backend attached")
+    sandbox_bench_setup()
+    settings.SANDBOX_POOL_SIZE = AGENT_TURNS + 2
+    started = sandbox_pool_refill()
+    settings.SANDBOX_POOL_SIZE = 0  # no refills queued by the claims: nothing consumes them here
+    print(f"(a) {started} local sandboxes started into the warm pool")
+    return Path(JAIL_HOME)
+
+
+def local_sandboxes_destroyed() -> None:
+    from bench._stack import sandbox_leftovers_removed
+    from sandboxes.models import Sandbox
+    from sandboxes.services import sandbox_destroy
+
+    for sandbox_id in Sandbox.objects.values_list("pk", flat=True):
+        sandbox_destroy(sandbox_id=str(sandbox_id))
+    sandbox_leftovers_removed("local")
 
 
 def rss_of_tree(pid: int) -> int:
@@ -411,22 +514,30 @@ def main() -> int:
         from tests.support.llm_server import ScriptedLLM
 
         llm = ScriptedLLM().start()
-        url, token, home = start_toolapi(stack)
+        backend = "attached" if "--backend=attached" in sys.argv or "attached" in sys.argv else "local"
         os.environ.update(
             LLM_PROVIDER="compatible",
             API_BASE=llm.base_url,
             API_KEY=llm.api_key,
             MODEL_NAME="scripted-model",
-            SANDBOX_BACKEND="attached",
-            SANDBOX_ATTACHED_TOOLAPI_URL=url,
-            SANDBOX_ATTACHED_TOKEN=token,
-            SANDBOX_ATTACHED_HOME=str(home),
-            SANDBOX_ATTACHED_CDP_URL="",
             SEARCH_PROVIDER="",
             TURN_HEARTBEAT_SECONDS="5",
             MCP_ALLOW_PRIVATE_TARGETS="true",
         )
+        if backend == "attached":
+            url, token, home = start_toolapi(stack)
+            os.environ.update(
+                SANDBOX_BACKEND="attached",
+                SANDBOX_ATTACHED_TOOLAPI_URL=url,
+                SANDBOX_ATTACHED_TOKEN=token,
+                SANDBOX_ATTACHED_HOME=str(home),
+                SANDBOX_ATTACHED_CDP_URL="",
+            )
+        else:
+            os.environ.update(SANDBOX_BACKEND="local", SANDBOX_LOCAL_DESKTOP="off")
         stack.django_setup()
+        if backend == "local":
+            home = warm_local_pool()
         host = stack.start_web()
         from django.contrib.auth import get_user_model
 
@@ -434,7 +545,9 @@ def main() -> int:
         reach = configure_reach(stack, user.pk) if "--reach" in sys.argv else None
         if reach:
             print("(a) with --reach: tool rules, an MCP server (streamable HTTP) and a secret per session")
-        bench_overhead(llm, home, user.pk, reach)
+        bench_overhead(llm, home, user.pk, reach, backend=backend)
+        if backend == "local":
+            local_sandboxes_destroyed()
         failures = 0
         if "--overhead-only" not in sys.argv:
             failures = bench_concurrency(stack, llm, host, user.pk)
