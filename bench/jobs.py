@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._stack import BenchStack, percentile, wait_for_worker  # noqa: E402
+from bench._stack import BenchStack, cpu_seconds, machine_busy_seconds, percentile, wait_for_worker  # noqa: E402
 from tests.support.worker import celery_worker_argv  # noqa: E402
 
 SUBMITTERS = 8
@@ -122,12 +122,20 @@ def main() -> int:
             assert response.status_code == 202, response.text
 
         print(f"submitting {n} jobs with {SUBMITTERS} clients ...", flush=True)
+        worker_pid = stack.pids["worker"]
+        cpu_before = (cpu_seconds(stack.web_pid), cpu_seconds(worker_pid), machine_busy_seconds())
         t0 = time.time()
         with ThreadPoolExecutor(SUBMITTERS) as pool:
             list(pool.map(submit, range(n)))
         submitted = time.time() - t0
         if not receipts.all_in.wait(timeout=max(600, n * 2)):
             print(f"only {len(receipts.at)} of {n} webhooks arrived")
+        web_cpu, worker_cpu, machine_cpu = (
+            after - before
+            for after, before in zip(
+                (cpu_seconds(stack.web_pid), cpu_seconds(worker_pid), machine_busy_seconds()), cpu_before, strict=True
+            )
+        )
         ended = list(Job.objects.values_list("id", "status", "finished_at"))
         statuses: dict[str, int] = {}
         for _id, status, _f in ended:
@@ -154,6 +162,11 @@ def main() -> int:
         print(
             f"completed: {len(finished)} in {span:.1f} s from the first submission "
             f"= {len(finished) / span * 60:.0f} jobs/min"
+        )
+        print(
+            f"CPU per job (submission to last webhook): web {web_cpu / n * 1000:.1f} ms, worker"
+            f" {worker_cpu / n * 1000:.1f} ms; the machine was busy {machine_cpu / (time.time() - t0):.2f} of its"
+            f" {os.cpu_count()} cores (everyone's work)"
         )
         print(f"end -> webhook receipt: p50 {percentile(to_hook, 50):.1f} ms, p99 {percentile(to_hook, 99):.1f} ms")
         receiver.shutdown()
