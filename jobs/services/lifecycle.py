@@ -22,6 +22,7 @@ from agents.services import chat_send
 from anker_project.errors import ApplicationError
 from anker_project.redis_client import get_redis
 from sessions import eventlog
+from sessions.services import session_announce
 
 from ..models import ENDED_JOB_STATUSES, Job, JobApiKey, JobStatus, ScheduleRun
 from .deliveries import webhook_enqueue
@@ -121,6 +122,10 @@ def job_start(*, job_id: str) -> str:
     job = Job.objects.filter(pk=job_id).select_related("api_key", "session").first()
     if job is None or job.status != JobStatus.QUEUED:
         return "not_queued"
+    if job.session_id is not None and job.turn_id is None and not job.multitask_strategy:
+        # The job's own new session, which its submission left unannounced: the session lists
+        # show it from now on, whether the job starts now or waits for a slot.
+        session_announce(session_id=job.session_id)
     key = job.api_key
     if (key is not None and key.max_concurrent_jobs is not None) or job.multitask_strategy:
         job_dispatch(api_key_id=job.api_key_id)
@@ -155,7 +160,7 @@ def _end(
     job_id: Any, status: str, *, error: str = "", result: dict[str, Any] | None = None, dispatch: bool = True
 ) -> bool:
     """Move a job to `status` from wherever it is not yet ended; webhook, then start the next
-    jobs of its key (unless the caller is the dispatcher itself)."""
+    jobs of its key if it has a concurrency limit (unless the caller is the dispatcher itself)."""
     now = timezone.now()
     updates: dict[str, Any] = {"status": status, "error": error}
     if result is not None:
@@ -172,7 +177,11 @@ def _end(
     if status in ENDED_JOB_STATUSES:
         transaction.on_commit(lambda: job_ended_announce(job_id=str(job.pk)))
         _schedule_next_after(job.pk)
-    if dispatch:
+    # Only a key with a concurrency limit has jobs that wait for a slot: without one, every
+    # queued job has its own start on the way (`jobs.start`, a wake, a reply; beat's tick if
+    # that was lost), and a dispatch here would read the key's whole line and start it
+    # serially under the key's lock, in the thread of the turn that just ended.
+    if dispatch and job.api_key is not None and job.api_key.max_concurrent_jobs is not None:
         transaction.on_commit(lambda: job_dispatch(api_key_id=job.api_key_id))
     return True
 

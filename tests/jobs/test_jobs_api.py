@@ -5,6 +5,7 @@ server and the scripted model."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -14,6 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -22,6 +25,7 @@ from agents.models import Turn, TurnStatus
 from agents.services import turn_run, turns_watchdog
 from anker_project.redis_client import get_redis
 from jobs.models import Job, JobStatus
+from sessions.live import key_sessions_group, user_sessions_group
 from tests.agents.conftest import ToolApiServer
 from tests.agents.test_agent_turn import call, plan
 from tests.conftest import client_for
@@ -192,6 +196,66 @@ def test_over_the_concurrency_limit_jobs_wait_queued_in_priority_order_then_run(
 
     assert order == ["first", "high", "low"]
     assert [job_of(key, j)["status"] for j in (first, low, high)] == ["succeeded"] * 3
+
+
+def test_without_a_concurrency_limit_a_jobs_end_leaves_the_keys_queued_jobs_to_their_own_starts(
+    alice_key: Key, llm: ScriptedLLM
+) -> None:
+    llm.set_default(text("ok"))
+    first = submit(alice_key, {"prompt": "first"}).json()["data"]["job_id"]
+    assert start_queued_jobs() == ["started"]
+    (first_turn,) = queued("jobs")
+    get_redis().delete("jobs")  # the first's turn, taken by this test's worker
+    second = submit(alice_key, {"prompt": "second"}).json()["data"]["job_id"]
+
+    # When the first job's turn ends, no slot was freed: the second waits for its own jobs.start.
+    assert turn_run(turn_id=first_turn["kwargs"]["turn_id"]) == "completed"
+
+    assert [job_of(alice_key, j)["status"] for j in (first, second)] == ["succeeded", "queued"]
+    assert [m["task"] for m in queued("jobs")] == ["jobs.start"]
+    assert start_queued_jobs() == ["started"]
+    assert job_of(alice_key, second)["status"] == "running"
+
+
+def _session_list_upserts(channel: str) -> list[tuple[str, str]]:
+    """(session_id, status) of every session-list upsert the channel received so far."""
+
+    async def drain() -> list[tuple[str, str]]:
+        layer = get_channel_layer()
+        assert layer is not None
+        got = []
+        while True:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=1)
+            except TimeoutError:
+                return got
+            payload = message["payload"]
+            got.append((payload["session"]["session_id"], payload["session"]["status"]))
+
+    return async_to_sync(drain)()
+
+
+def test_a_jobs_session_reaches_the_session_lists_when_the_worker_takes_the_job_even_if_it_waits_for_a_slot(
+    alice: Any, llm: ScriptedLLM
+) -> None:
+    llm.set_default(text("ok"))
+    key = make_key(alice, max_concurrent_jobs=1)
+    layer = get_channel_layer()
+    assert layer is not None
+    channels = {}
+    for name, group in (("owner", user_sessions_group(alice.pk)), ("key", key_sessions_group(str(key.obj.pk)))):
+        channels[name] = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(group, channels[name])
+    first = submit(key, {"prompt": "first"}).json()["data"]["session_id"]
+    second = submit(key, {"prompt": "second"}).json()["data"]["session_id"]
+
+    assert start_queued_jobs() == ["dispatched", "dispatched"]  # the second waits for the one slot
+
+    for name in ("owner", "key"):
+        upserts = _session_list_upserts(channels[name])
+        assert (first, "pending") in upserts, name  # announced, then its turn's events
+        assert (first, "running") in upserts, name
+        assert [u for u in upserts if u[0] == second] == [(second, "pending")], name
 
 
 def test_over_the_rate_limit_a_submission_gets_429_with_retry_after(alice: Any) -> None:
