@@ -34,13 +34,26 @@ def _notify_list(session: Session) -> None:
         group_send(group, message)
 
 
-def session_create(*, owner_id: int, mode: str = SessionMode.LITE, api_key_id: str | None = None) -> Session:
-    """A new session; `api_key_id` makes it the session of that key's job (visible to the key)."""
+def session_create(
+    *, owner_id: int, mode: str = SessionMode.LITE, api_key_id: str | None = None, announce: bool = True
+) -> Session:
+    """A new session; `api_key_id` makes it the session of that key's job (visible to the key).
+
+    It is announced to the session lists that show it, unless `announce` is false: then the
+    caller announces it later (`session_announce`) or publishes its first event, which does."""
     if mode not in SessionMode.values:
         raise ApplicationError(f"mode must be one of {', '.join(SessionMode.values)}")
     session = Session.objects.create(owner_id=owner_id, mode=mode, api_key_id=api_key_id)
-    _notify_list(session)
+    if announce:
+        _notify_list(session)
     return session
+
+
+def session_announce(*, session_id: str) -> None:
+    """Send the session, as it is now, to the session lists that show it (an upsert)."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is not None:  # deleted meanwhile: its removal was sent
+        _notify_list(session)
 
 
 def session_rename(*, session_id: str, title: str) -> Session:

@@ -20,7 +20,11 @@ CELERY_TASK_ROUTES = {
     "sandboxes.*": {"queue": "sandboxes"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SEND_SENT_EVENT = True
+# No `task-sent` event: it is a second publish in every sender (a request's `jobs.start`, a turn's
+# enqueue). Flower lists a task from the worker's `task-received` on (any task event adds it to
+# its state); what it no longer shows is a task still waiting in the broker, whose queue's length
+# its Broker page shows.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -190,7 +190,12 @@ def job_submit(
                     multitask_strategy=strategy if continued is not None else "",
                 )
                 session = continued or session_create(
-                    owner_id=owner_id, mode=mode, api_key_id=str(api_key.pk) if api_key is not None else None
+                    owner_id=owner_id,
+                    mode=mode,
+                    api_key_id=str(api_key.pk) if api_key is not None else None,
+                    # A job queued now is announced to the session lists by its start in the worker
+                    # (`job_start`); a delayed one now, as it will not start for a while.
+                    announce=bool(after_seconds),
                 )
                 if reach:
                     session_reach_set(session_id=session.id, reach=reach)
