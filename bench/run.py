@@ -19,6 +19,7 @@ BENCHES = [
     ["token_relay.py"],
     ["sandbox_acquire.py"],
     ["jobs.py"],
+    ["jobs_cpu.py"],
     ["turn_overhead.py"],
     ["idle_memory.py"],
     ["schedules.py"],
