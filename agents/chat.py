@@ -9,7 +9,7 @@ from .llm import LLMContextLengthError
 from .model_choice import llm_for_turn
 from .prompts import LITE_SYSTEM_PROMPT, TITLE_MAX_CHARS
 from .quirks import reasoning_event
-from .runtime import TurnContext, TurnOutcome
+from .runtime import TurnContext, TurnOutcome, db_release
 from .streaming import TokenStream
 
 
@@ -33,6 +33,9 @@ def run_lite(ctx: TurnContext) -> TurnOutcome:
     messages = [{"role": "system", "content": LITE_SYSTEM_PROMPT}, *conversation(ctx.session_id, ctx.message_seq)]
     tokens = TokenStream(ctx.publish)
     llm = llm_for_turn(session_id=ctx.session_id, turn_id=ctx.turn_id)
+    # While the model answers, the turn only publishes tokens (the event store and Redis: a
+    # `message_delta` never touches the session row) and checks for a stop (Redis).
+    db_release()
     try:
         try:
             completion = llm.complete(messages, on_delta=tokens.add, should_stop=ctx.stop_requested)

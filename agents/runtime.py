@@ -38,6 +38,20 @@ def worker_draining() -> bool:
     return _draining.is_set()
 
 
+def db_release() -> None:
+    """Give this thread's database connection back before a wait of seconds: a model call, a tool
+    call, the sandbox's start. On PostgreSQL it goes back to the worker's pool (settings/base.py),
+    and the next query checks one out again (~0.1 ms), so a turn waiting on its model holds no
+    connection: 100 turns in flight do not need 100 (PostgreSQL's default max_connections).
+
+    Nothing is given back inside a transaction (it lives on its connection), nor on SQLite: it has
+    no connection limit, an idle connection there holds no lock, and reopening it reruns the
+    pragmas (settings/base.py) for nothing."""
+    if connection.vendor == "sqlite" or connection.in_atomic_block:
+        return
+    connection.close()
+
+
 class TurnOutcome(enum.Enum):
     COMPLETED = "completed"
     WAITING = "waiting"

@@ -10,19 +10,21 @@
     model and tool API calls and the sandbox wait in between: lease and claim, memory
     checkpoints, event publishing, prompt building, argument checks.
 
-(b) Concurrency. 100 lite sessions keep sending messages to one real Celery worker
-    subprocess (`-P threads -c 100`) whose scripted model takes 1 s per answer, for
-    DURATION seconds. Prints turns completed per minute, the worker's RSS, how many turns ran
-    at once, and the publish → receipt latency of probe events published meanwhile through
-    the same publisher into a session read by one WebSocket client through daphne.
+(b) Concurrency. `--sessions` (100) lite sessions keep sending messages to one real Celery
+    worker subprocess (`-P threads -c`, `--threads`, 100) whose scripted model takes 1 s per
+    answer, for `--duration` (45) seconds. Prints turns completed per minute, the worker's RSS,
+    how many turns ran at once, the database connections open meanwhile (on PostgreSQL), and the
+    publish → receipt latency of probe events published meanwhile through the same publisher
+    into a session read by one WebSocket client through daphne.
 
 `--reach` configures tool rules, an MCP server and a secret per session first (the overhead
-must not grow with them); `--overhead-only` skips (b); `--backend attached` runs (a) on one host
-tool API process instead of local sandboxes.
+must not grow with them); `--overhead-only` skips (b), `--concurrency-only` skips (a);
+`--backend attached` runs (a) on one host tool API process instead of local sandboxes.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
@@ -311,7 +313,31 @@ async def probe_latency(
                 cursor["seq"] = int(frame["data"]["seq"])
 
 
-def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> int:
+def pg_connections() -> tuple[int, int] | None:
+    """On PostgreSQL: (connections open to this database, of them the worker's), else None."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE application_name = 'anker-worker')"
+            " FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        total, worker = cursor.fetchone()
+    return int(total), int(worker)
+
+
+def bench_concurrency(
+    stack: BenchStack,
+    llm: Any,
+    host: str,
+    owner_id: int,
+    *,
+    sessions_count: int = SESSIONS,
+    threads: int = WORKER_THREADS,
+    duration: float = DURATION,
+) -> int:
     """Returns how many turns failed plus how many messages could not be sent."""
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -333,7 +359,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
         celery_worker_argv(
             name=f"bench-{secrets.token_hex(3)}@%h",
             queues="turns",
-            concurrency=WORKER_THREADS,
+            concurrency=threads,
             loglevel="WARNING",
             heartbeat=False,
         ),
@@ -375,7 +401,9 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     reader.start()
     time.sleep(1.0)
 
-    sessions = [session_create(owner_id=owner_id, mode="lite") for _ in range(SESSIONS)]
+    load_before = os.getloadavg()
+    sessions = [session_create(owner_id=owner_id, mode="lite") for _ in range(sessions_count)]
+    connections_peak: tuple[int, int] | None = None
     pending: dict[str, Any] = {}
     completed = failed = 0
     running_peak = 0
@@ -406,7 +434,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
         turn = chat_send(session_id=session.id, message=f"question {secrets.token_hex(2)}")
         assert turn is not None
         pending[session.id] = turn.pk
-    while time.monotonic() - started < DURATION:
+    while time.monotonic() - started < duration:
         event_publish(probe.id, MessageDeltaEvent(delta=repr(time.time()), turn_id=str(probe_turn.id)))
         now = time.monotonic()
         if now - last_sample >= 0.2:
@@ -414,6 +442,10 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
             rss.append(rss_of_tree(worker.pid))
             statuses = dict(Turn.objects.filter(pk__in=list(pending.values())).values_list("pk", "status"))
             running_peak = max(running_peak, sum(1 for s in statuses.values() if s == TurnStatus.RUNNING))
+            open_now = pg_connections()
+            if open_now is not None:
+                before = connections_peak or (0, 0)
+                connections_peak = (max(before[0], open_now[0]), max(before[1], open_now[1]))
             for session_id, turn_pk in list(pending.items()):
                 status = statuses.get(turn_pk)
                 if status in (TurnStatus.COMPLETED, TurnStatus.FAILED, TurnStatus.CANCELLED):
@@ -440,10 +472,12 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     )
     queued = [(s - c).total_seconds() for c, s, _ in done]
     ran = [(f - s).total_seconds() for _, s, f in done]
-    ideal = SESSIONS / (MODEL_SECONDS + 0.0) * 60
+    ideal = sessions_count / (MODEL_SECONDS + 0.0) * 60
+    load_after = os.getloadavg()
     print(
-        f"(b) {SESSIONS} lite sessions in a closed loop for {elapsed:.0f} s, one worker"
-        f" (-P threads -c {WORKER_THREADS}), model {MODEL_SECONDS:.0f} s per answer"
+        f"(b) {sessions_count} lite sessions in a closed loop for {elapsed:.0f} s, one worker"
+        f" (-P threads -c {threads}), model {MODEL_SECONDS:.0f} s per answer;"
+        f" load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
     print(
         f"    turns completed: {completed} ({per_minute:.0f}/min; {failed} failed); the model alone would allow"
@@ -454,8 +488,13 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     )
     for error, count in errors.most_common(2):
         print(f"    {count} turns failed with: {error[:150]}")
-    if send_errors:
-        print(f"    {len(send_errors)} chat_send calls of the driver failed, e.g. {send_errors[0][:120]}")
+    print(f"    {len(send_errors)} chat_send calls of the driver failed", end="")
+    print(f", e.g. {send_errors[0][:120]}" if send_errors else "")
+    if connections_peak is not None:
+        print(
+            f"    PostgreSQL connections to the bench database: peak {connections_peak[0]} in all"
+            f" (worker, daphne, this driver), peak {connections_peak[1]} named anker-worker"
+        )
     print(
         f"    worker RSS: start {rss[0] / 2**20:.0f} MiB, peak {max(rss) / 2**20:.0f} MiB"
         f" ({(max(rss) - rss[0]) / 2**20 / max(1, running_peak):.1f} MiB per concurrent turn above idle)"
@@ -482,7 +521,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
         worker.kill()
     # One session's cycle: waiting in the queue, running, and the driver's reaction time
     # (it polls every 0.2 s and sends the next messages from SENDERS threads).
-    cycle = SESSIONS / ((completed + failed) / elapsed)
+    cycle = sessions_count / ((completed + failed) / elapsed)
     mean_queued, mean_ran = sum(queued) / len(queued), sum(ran) / len(ran)
     parts = {
         "the worker's own time per turn (CPU: 2 cores shared with Redis, Mongo, daphne, this driver)": mean_ran
@@ -491,7 +530,7 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
         "this benchmark's driver (polling every 0.2 s, then chat_send)": cycle - mean_queued - mean_ran,
     }
     print(
-        f"    one worker held up to {running_peak} concurrent turns ({WORKER_THREADS} threads);"
+        f"    one worker held up to {running_peak} concurrent turns ({threads} threads);"
         f" on average {completed / elapsed * mean_ran:.0f} were running,"
         f" {completed / elapsed * MODEL_SECONDS:.0f} of them waiting on the model"
     )
@@ -507,14 +546,28 @@ def bench_concurrency(stack: BenchStack, llm: Any, host: str, owner_id: int) -> 
     return failed + len(send_errors)
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reach", action="store_true", help="(a) with tool rules, an MCP server and a secret")
+    parser.add_argument("--backend", choices=("local", "attached"), default="local", help="(a)'s sandboxes")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--overhead-only", action="store_true", help="skip (b)")
+    only.add_argument("--concurrency-only", action="store_true", help="skip (a)")
+    parser.add_argument("--sessions", type=int, default=SESSIONS, help="(b): lite sessions sending messages")
+    parser.add_argument("--threads", type=int, default=WORKER_THREADS, help="(b): the worker's threads (-c)")
+    parser.add_argument("--duration", type=float, default=DURATION, help="(b): seconds of the closed loop")
+    return parser.parse_args()
+
+
 def main() -> int:
+    args = parse_args()
     stack = BenchStack()
     failed = True
     try:
         from tests.support.llm_server import ScriptedLLM
 
         llm = ScriptedLLM().start()
-        backend = "attached" if "--backend=attached" in sys.argv or "attached" in sys.argv else "local"
+        backend = args.backend
         os.environ.update(
             LLM_PROVIDER="compatible",
             API_BASE=llm.base_url,
@@ -536,21 +589,24 @@ def main() -> int:
         else:
             os.environ.update(SANDBOX_BACKEND="local", SANDBOX_LOCAL_DESKTOP="off")
         stack.django_setup()
-        if backend == "local":
+        if backend == "local" and not args.concurrency_only:
             home = warm_local_pool()
         host = stack.start_web()
         from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.create_user("bench", password="bench-pass-123")
-        reach = configure_reach(stack, user.pk) if "--reach" in sys.argv else None
-        if reach:
-            print("(a) with --reach: tool rules, an MCP server (streamable HTTP) and a secret per session")
-        bench_overhead(llm, home, user.pk, reach, backend=backend)
-        if backend == "local":
-            local_sandboxes_destroyed()
+        if not args.concurrency_only:
+            reach = configure_reach(stack, user.pk) if args.reach else None
+            if reach:
+                print("(a) with --reach: tool rules, an MCP server (streamable HTTP) and a secret per session")
+            bench_overhead(llm, home, user.pk, reach, backend=backend)
+            if backend == "local":
+                local_sandboxes_destroyed()
         failures = 0
-        if "--overhead-only" not in sys.argv:
-            failures = bench_concurrency(stack, llm, host, user.pk)
+        if not args.overhead_only:
+            failures = bench_concurrency(
+                stack, llm, host, user.pk, sessions_count=args.sessions, threads=args.threads, duration=args.duration
+            )
         llm.stop()
         failed = failures > 0
         if failed:

@@ -18,7 +18,7 @@ from ..llm import LLM, Completion, LLMContextLengthError
 from ..memory import AgentState, Message
 from ..quirks import ArgumentsError, argument_problem, parse_arguments, reasoning_event
 from ..reach.turn import TurnReach
-from ..runtime import TurnContext
+from ..runtime import TurnContext, db_release
 from ..tools import Tool, ToolArgs, ToolEnv, tools_available
 from .budget import context_halve, deadline_check, nudges_spent, round_count
 
@@ -73,6 +73,7 @@ class AgentBase:
     def _complete(self, messages: list[Message], tools: dict[str, Tool[Any]]) -> Completion:
         round_count(self.state)
         schemas = [t.schema() for t in tools.values()]
+        db_release()  # the model call uses no database (its stop check is Redis): wait without a connection
         try:
             completion = self.llm.complete(
                 messages, tools=schemas, tool_choice="required", should_stop=self.ctx.stop_requested

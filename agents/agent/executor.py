@@ -20,6 +20,7 @@ from ..memory import memory_checkpoint
 from ..outputs import COMPLETE_STEP, CompleteStepArgs
 from ..quirks import ArgumentsError, argument_problem, parse_arguments
 from ..reach.turn import ApprovalPending
+from ..runtime import db_release
 from ..tools import ToolFailedError
 from .base import AgentBase, _assistant, _parse
 
@@ -178,6 +179,9 @@ class Executor(AgentBase):
 
     def _call_tool(self, call_id: str, name: str, arguments: str) -> tuple[str, bool]:
         """Run one tool with `tool` events around it. Errors go back to the model as its result."""
+        # A tool call, and the first one's wait for the sandbox (whose start needs a connection of
+        # its own from the same pool), may take seconds to minutes: wait without a connection.
+        db_release()
         if not self._sandbox_prepared:  # the first call waits for the sandbox (it started with the plan)
             self._sandbox_prepared = True
             self.reach.prepare_sandbox()

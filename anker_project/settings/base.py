@@ -1,5 +1,8 @@
 """Django core: apps, database, auth, static files, logging."""
 
+import sys
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import BASE_DIR, DATA_DIR, env, env_or
@@ -92,17 +95,50 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so worker and server subprocesses started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_SQLITE_PATH", default=str(DATA_DIR / "test-db.sqlite3"))}
-# 0: a connection per request or task, closed at its end (the worker's default: a worker with
-# -c 100 threads would otherwise hold 100 connections). The web process (anker_project/asgi.py)
-# defaults to 60 s: its request threads are pooled (anker_project/asgi_handler.py, at most
-# WEB_REQUEST_THREADS), so connections persist without piling up — a 1,000-job burst once hit
-# PostgreSQL's "too many clients" when every request had a thread, and a connection, of its own.
+
+
+def _celery_worker(argv: list[str]) -> bool:
+    """Whether this process is `celery ... worker` (the console script or `python -m celery`)."""
+    program = Path(argv[0]) if argv else Path()
+    return (program.name == "celery" or program.parent.name == "celery") and "worker" in argv[1:]
+
+
+# 0: a connection per request or task, closed at its end (beat, manage.py, and workers on SQLite).
+# The web process (anker_project/asgi.py) defaults to 60 s: its request threads are pooled
+# (anker_project/asgi_handler.py, at most WEB_REQUEST_THREADS), so connections persist without
+# piling up — a 1,000-job burst once hit PostgreSQL's "too many clients" when every request had a
+# thread, and a connection, of its own.
 WEB_PROCESS = env.str("ANKER_PROCESS", default="") == "web"  # set by anker_project/asgi.py
+WORKER_PROCESS = env.str("ANKER_PROCESS", default="") == "worker" or _celery_worker(sys.argv)
 DATABASES["default"]["CONN_MAX_AGE"] = int(
     env_or("DATABASE_CONN_MAX_AGE", "60" if WEB_PROCESS and not TESTING else "0")
 )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 WEB_REQUEST_THREADS = env.int("WEB_REQUEST_THREADS", default=16)
+# A worker on PostgreSQL checks its connections out of a pool (Django's, psycopg-pool) of at most
+# DATABASE_POOL_MAX. A turn gives its connection back before every model and tool call
+# (agents/runtime.py, `db_release`), so a worker whose 100 threads wait on their models holds a
+# few connections, not 100 (with -c 100 and PostgreSQL's default max_connections of 100 it used
+# to run out: "too many clients"); a checkout from the pool costs ~0.1 ms against ~8 ms for a new
+# connection. A thread that finds all of them checked out waits up to DATABASE_POOL_TIMEOUT
+# seconds for one (then OperationalError): a short queue, not an error per thread.
+# DATABASE_POOL_MAX=0 turns the pool off (e.g. behind PgBouncer: a connection per busy thread,
+# closed before each model call all the same). Django's pool requires CONN_MAX_AGE=0.
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=30.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Who holds which connection, in pg_stat_activity.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "application_name", "anker-web" if WEB_PROCESS else "anker-worker" if WORKER_PROCESS else "anker"
+    )
+    if WORKER_PROCESS and DATABASE_POOL_MAX > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(2, DATABASE_POOL_MAX),
+            "max_size": DATABASE_POOL_MAX,
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "name": "anker-worker",
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -88,13 +88,20 @@ class SlowReply:
 
 
 @dataclass(frozen=True)
+class HeldReply:
+    reply: Reply
+    gate: threading.Event
+    timeout: float
+
+
+@dataclass(frozen=True)
 class DropReply:
     partial: str = ""
     hang: float = 0.0
     chunk_size: int = 4
 
 
-Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply | DropReply
+Reply = TextReply | ToolCallsReply | ErrorReply | SlowReply | HeldReply | DropReply
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,12 @@ def error(
 def slow(reply: Reply, delay_before_first_byte: float) -> SlowReply:
     """Wait before answering; the wait ends early if the client disconnects or the server stops."""
     return SlowReply(reply, delay_before_first_byte)
+
+
+def held(reply: Reply, gate: threading.Event, *, timeout: float = 120.0) -> HeldReply:
+    """Answer once the test sets ``gate`` (at most ``timeout`` s later): every request answered so
+    waits, so a test can look at what waits on the model; ends early like ``slow``."""
+    return HeldReply(reply, gate, timeout)
 
 
 def hang_then_drop(partial: str = "", *, hang: float = 0.0, chunk_size: int = 4) -> DropReply:
@@ -399,6 +412,12 @@ class _LLMHandler(JSONHandler):
         if isinstance(reply, SlowReply):
             if not self.owner.sleep(reply.delay, self.connection):
                 raise _DroppedError
+            self._serve(reply.reply, body)
+        elif isinstance(reply, HeldReply):
+            deadline = time.monotonic() + reply.timeout
+            while not reply.gate.is_set() and time.monotonic() < deadline:
+                if not self.owner.sleep(0.02, self.connection):
+                    raise _DroppedError
             self._serve(reply.reply, body)
         elif isinstance(reply, ErrorReply):
             self._error(reply)
