@@ -6,6 +6,9 @@ from .env import EMBEDDED_MONGO_PORT, EMBEDDED_REDIS_PORT, embedded_redis_passwo
 
 _embedded_auth = f":{quote(embedded_redis_password(), safe='')}@" if embedded_redis_password() else ""
 REDIS_URL = env_or("REDIS_URL", f"redis://{_embedded_auth}127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+# Connections of a process's own Redis client (locks, stop flags, live events) at most; past it a
+# command waits for one (anker_project/redis_client.py).
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=200)
 
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
 # Longer than channels-redis's 5 s blocking receive, so a quiet channel is never a read timeout.
