@@ -430,10 +430,9 @@ def bench_concurrency(
         finally:
             connection.close()
 
-    for session in sessions:
-        turn = chat_send(session_id=session.id, message=f"question {secrets.token_hex(2)}")
-        assert turn is not None
-        pending[session.id] = turn.pk
+    # The first messages go out from the senders too: sent one after another, the first turns
+    # ended before the last were sent, and fewer turns than sessions were ever in flight.
+    list(senders.map(send_next, [session.id for session in sessions]))
     while time.monotonic() - started < duration:
         event_publish(probe.id, MessageDeltaEvent(delta=repr(time.time()), turn_id=str(probe_turn.id)))
         now = time.monotonic()
