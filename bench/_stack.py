@@ -32,6 +32,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_COUNTED_DAPHNE = (
+    "import bench._store_ops as ops; ops.install();"
+    " from daphne.cli import CommandLineInterface; CommandLineInterface.entrypoint()"
+)
+
+
 def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -107,9 +113,10 @@ class BenchStack:
         call_command("migrate", verbosity=0)
 
     def start_web(self) -> str:
-        port = self._start(
-            "web", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", "{port}", "anker_project.asgi:application"]
-        )
+        daphne = [str(BIN / "daphne")]
+        if os.environ.get("BENCH_STORE_OPS_DIR"):  # count its event-store commands (bench/_store_ops.py)
+            daphne = [sys.executable, "-c", _COUNTED_DAPHNE]
+        port = self._start("web", [*daphne, "-b", "127.0.0.1", "-p", "{port}", "anker_project.asgi:application"])
         self.web_pid = self.procs[-1].pid
         return f"127.0.0.1:{port}"
 

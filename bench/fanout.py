@@ -12,8 +12,10 @@ Latency is publish → receipt, from the moment the publish call started.
 - idle (`--idle N`): N idle authenticated WebSockets, each on a quiet session of its own, held
   by a separate process, connect; then S sessions (10) stream as in the sustained mode. The
   same streaming is measured before they connect and after they closed; both runs pooled are
-  the baseline. Also prints the time to connect them, daphne's memory per idle socket and
-  daphne's CPU while they only sit there. The open-file limit is raised for them.
+  the baseline. Also prints the time to connect them, daphne's memory per idle socket,
+  daphne's and the event store's CPU while they connect and while they only sit there, and
+  each phase's event-store commands by kind and caller (daphne and the publisher count
+  them: `bench/_store_ops.py`). The open-file limit is raised for them.
 - saturation (`--saturation`): the offered load over S sessions (20) rises step by step
   (`--step-seconds` each) until a step breaks: the publisher falls short of 95 % of the offered
   rate, or a reader does not keep up (receipt p99 above `--keep-up-ms`). Prints each step's
@@ -36,8 +38,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _store_ops
 from bench._stack import BenchStack, cpu_seconds, machine_busy_seconds, percentile, raise_nofile_limit, run_bench
 
 EVENTS_PER_SESSION = 20
@@ -174,6 +179,9 @@ def publisher_main(argv: list[str]) -> None:
     """A publisher process: offers `rate` events/s to each session for `duration` s, then `done`."""
     import django
 
+    from bench import _store_ops
+
+    _store_ops.install()
     django.setup()
     from sessions.events import DoneEvent, MessageDeltaEvent
     from sessions.publisher import event_publish
@@ -443,6 +451,25 @@ def idle_holder_main(argv: list[str]) -> None:
     asyncio.run(main())
 
 
+class StoreOps:
+    """The event-store commands of the run's processes (`_store_ops.py`), phase by phase."""
+
+    def __init__(self, stack: BenchStack) -> None:
+        self.where = Path(os.environ[_store_ops.ENV])
+        self.roles = {stack.pids["web"]: "daphne"}
+        self.mark()
+
+    def mark(self) -> None:
+        time.sleep(0.6)  # every process has written its counts since (they do twice a second)
+        self.since, self.started = _store_ops.snapshot(self.where, self.roles), time.perf_counter()
+
+    def report(self, label: str) -> None:
+        seconds = time.perf_counter() - self.started
+        time.sleep(0.6)
+        _store_ops.report(label, _store_ops.delta(_store_ops.snapshot(self.where, self.roles), self.since), seconds)
+        self.mark()
+
+
 def idle(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> bool:
     import psutil
 
@@ -456,18 +483,25 @@ def idle(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> 
         f"idle WebSockets: {n} sessions x {args.rate:g} events/s for {args.duration:g} s, 1 WS + 1 SSE reader each;"
         f" baseline = the same before the {count} idle sockets connect and after they closed"
     )
+    ops = StoreOps(stack)
     before = measure(stack, host, token, n, args.rate, args.duration, args)
     print_latency("baseline (before)  ", before)
+    ops.report("while the baseline (before) streamed")
     rss_before = web.memory_info().rss
+    cpu, mongo_cpu, started = cpu_seconds(web.pid), cpu_seconds(stack.pids["mongo"]), time.perf_counter()
     holder, connected = start_idle_holder(host, token, [s.id for s in made])
     try:
         grown = web.memory_info().rss - rss_before
+        took = time.perf_counter() - started
         print(
             f"  {connected['connected']} idle authenticated WebSockets connected in {connected['seconds']:.1f} s"
             f" ({connected['retries']} handshakes retried); daphne RSS +{grown / 2**20:.0f} MiB"
-            f" = {grown / count / 1024:.0f} KiB per idle socket",
+            f" = {grown / count / 1024:.0f} KiB per idle socket; while they connected: daphne"
+            f" {(cpu_seconds(web.pid) - cpu) / took:.2f} cores, the event store"
+            f" {(cpu_seconds(stack.pids['mongo']) - mongo_cpu) / took:.2f} cores",
             flush=True,
         )
+        ops.report("while they connected")
         cpu, mongo_cpu, quiet = cpu_seconds(web.pid), cpu_seconds(stack.pids["mongo"]), 10.0
         time.sleep(quiet)
         print(
@@ -475,15 +509,19 @@ def idle(stack: BenchStack, host: str, token: str, args: argparse.Namespace) -> 
             f" the event store {(cpu_seconds(stack.pids['mongo']) - mongo_cpu) / quiet:.2f} cores"
             f" (the hub checks the log for all their sessions in one query every STREAM_POLL_SECONDS)"
         )
+        ops.report("while they only sat there")
         loaded = measure(stack, host, token, n, args.rate, args.duration, args)
         print_latency(f"with {count} idle   ", loaded)
+        ops.report(f"while {n} sessions streamed beside them")
     finally:
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.close()
         ended = json.loads(holder.stdout.readline() or "{}")
         holder.wait(timeout=120)
+    ops.mark()
     after = measure(stack, host, token, n, args.rate, args.duration, args)
     print_latency("baseline (after)   ", after)
+    ops.report("while the baseline (after) streamed")
     base = before.latency() + after.latency()
     with_idle = loaded.latency()
     print(
@@ -600,6 +638,13 @@ def main() -> int:
         if limit < 2 * args.idle + 256:
             print(f"the open-file limit is {limit}: too low for {args.idle} idle WebSockets (raise the hard limit)")
             return 1
+        # daphne and the publishers count their event-store commands (bench/_store_ops.py).
+        counts = tempfile.mkdtemp(prefix="anker-bench-store-ops-")
+        os.environ[_store_ops.ENV] = counts
+        try:
+            return run_bench(lambda stack: body(stack, args))
+        finally:
+            shutil.rmtree(counts, ignore_errors=True)
     return run_bench(lambda stack: body(stack, args))
 
 
