@@ -266,11 +266,6 @@ def heads_past(seen: dict[str, int]) -> dict[str, int]:
     return found
 
 
-def last_seqs(session_ids: list[str]) -> dict[str, int]:
-    """`last_seq` of each session."""
-    return {sid: last_seq(sid) for sid in session_ids}
-
-
 def events_discard(session_id: str, *, turn_ids: list[str], from_seq: int, to_seq: int) -> int:
     """Mark the events of `turn_ids` with a seq in `from_seq`..`to_seq` discarded; returns how many
     were marked. They keep their seqs (never reused) and no read returns them any more."""

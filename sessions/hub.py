@@ -11,15 +11,19 @@ never the others.
 `subscribe` returns only once Redis has confirmed the subscription, so a reader that
 subscribes, then reads the log, cannot miss an event stored after that read: it is either
 sent (and queued to the reader), or stored but never sent (its publisher died between the
-insert and the PUBLISH). The hub finds the latter. Per watched session it remembers the
-highest seq it knows stored and seen: at the first check after the subscription it reads
-the log head and resyncs that session's readers (they may have read the log before an
-unsent event), then every live event's seq raises it. Every STREAM_POLL_SECONDS it asks
-the log which watched sessions hold a seq above that, in one indexed read for sessions
-with similar heads (`eventlog.heads_past`), and resyncs those sessions' readers. So the
-log is checked once per interval per process, however many readers it serves, and an
-event is late by at most about one interval. An unsent event below a later sent one needs
-no check: the reader sees the jump in seq and fills it from the log.
+insert and the PUBLISH). The hub finds the latter. Per watched session it keeps `seen`, a
+seq every reader of the session has or will get without help: everything up to it was
+in the reader's first log read or queued to it live (a live event makes the reader fill
+any jump below it from the log). A reader tells the hub how far its first read took it
+(`Subscription.caught_up`), raised by what was queued to it live meanwhile; the session's
+first such report sets `seen`, a later one can only lower it (a read cut short by its
+limit), and every live event's seq raises it. Every STREAM_POLL_SECONDS the hub asks the
+log which watched sessions hold a seq above `seen`, in one indexed read for sessions with
+similar heads (`eventlog.heads_past`), and resyncs those sessions' readers. So the log is
+checked once per interval per process, however many readers it serves; a newly watched
+session costs nothing beyond its readers' own first reads; and an event is late by at
+most about one interval. An unsent event below a later sent one needs no check: the
+reader sees the jump in seq and fills it from the log.
 """
 
 from __future__ import annotations
@@ -60,12 +64,20 @@ class Subscription:
         self.channel = channel
         self.queue: asyncio.Queue[dict[str, Any] | Resync] = asyncio.Queue(maxsize=READER_QUEUE_SIZE)
         self._overflowed = False
+        self.live_seq = 0  # the highest seq queued to this reader live
 
     def offer(self, item: dict[str, Any] | Resync) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self._overflowed = True  # a Resync once the queue is drained: the log has it
+            return
+        if isinstance(item, dict) and isinstance(seq := item.get("seq"), int) and seq > self.live_seq:
+            self.live_seq = seq
+
+    def caught_up(self, seq: int) -> None:
+        """The reader's first log read (after subscribing) left it knowing every event up to `seq`."""
+        self.hub.caught_up(self, max(seq, self.live_seq))
 
     def get_nowait(self) -> dict[str, Any] | Resync | None:
         """The next item if one is ready, else None."""
@@ -108,8 +120,8 @@ class SessionHub:
         self._commands: collections.deque[tuple[str, str]] = collections.deque()
         self._commander: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        # Per watched channel: its session, and the highest seq known to be stored and seen
-        # (None until the first check reads the log head, and resyncs the readers).
+        # Per watched channel: its session, and a seq every reader has or will get without a
+        # resync (None until a reader has reported its first log read: not checked till then).
         self._sessions: dict[str, str] = {}
         self._seen: dict[str, int | None] = {}
         self._next_check = 0.0
@@ -137,6 +149,14 @@ class SessionHub:
 
     async def unsubscribe(self, sub: Subscription) -> None:
         self._drop(sub)
+
+    def caught_up(self, sub: Subscription, seq: int) -> None:
+        readers = self._readers.get(sub.channel)
+        if readers is None or sub not in readers:
+            return
+        seen = self._seen.get(sub.channel)
+        # Lowered, never raised: another reader may know less (the first report sets it).
+        self._seen[sub.channel] = seq if seen is None else min(seen, seq)
 
     def _drop(self, sub: Subscription) -> None:
         readers = self._readers.get(sub.channel)
@@ -245,34 +265,25 @@ class SessionHub:
             confirmed.exception()  # retrieved: a reader cancelled meanwhile must not make it "never retrieved"
 
     async def _check_log(self) -> None:
-        """Resync the readers of every watched session whose log holds a seq the hub has not seen."""
-        known = {
-            channel: seen
-            for channel, seen in self._seen.items()
-            if seen is not None and (f := self._confirmed.get(channel)) is not None and f.done()
-        }
-        unknown = [c for c, seen in self._seen.items() if seen is None and (f := self._confirmed.get(c)) and f.done()]
-        if not known and not unknown:
+        """Resync the readers of every watched session whose log holds a seq past its `seen`."""
+        known = {channel: seen for channel, seen in self._seen.items() if seen is not None}
+        if not known:
             return
         by_session = {self._sessions[c]: seen for c, seen in known.items()}
         self.log_checks += 1
         try:
-            heads = await asyncio.to_thread(eventlog.heads_past, by_session) if by_session else {}
-            if unknown:
-                heads.update(await asyncio.to_thread(eventlog.last_seqs, [self._sessions[c] for c in unknown]))
+            heads = await asyncio.to_thread(eventlog.heads_past, by_session)
         except Exception:
             logger.warning("could not check the event log for unsent events; will retry", exc_info=True)
             return
-        for channel in [*known, *unknown]:
-            session_id = self._sessions.get(channel)
-            if session_id not in heads:
+        for channel in known:
+            head = heads.get(self._sessions.get(channel, ""))
+            seen = self._seen.get(channel)  # the channel may have gone, or a report lowered it, meanwhile
+            if head is None or seen is None or head <= seen:
                 continue
-            seen = self._seen.get(channel, 0)
-            head = heads[session_id]
-            if channel in unknown or (seen is not None and head > seen):
-                self._seen[channel] = head if seen is None else max(seen, head)
-                for sub in self._readers.get(channel, ()):
-                    sub.offer(RESYNC)
+            self._seen[channel] = head
+            for sub in self._readers.get(channel, ()):
+                sub.offer(RESYNC)
 
     def _resync_all(self) -> None:
         for readers in self._readers.values():

@@ -7,8 +7,9 @@ the log, which always holds every seq below one that was sent (`eventlog.py`); a
 `Resync` from the hub it reads the log after its last seq. The hub sends one when this
 reader may have missed something: its connection to Redis dropped, this reader's queue
 overflowed, or its periodic check (one query per process for all watched sessions, every
-STREAM_POLL_SECONDS) found an event that was stored but never sent. So a reader never
-reads the log just because its session is quiet, and an event is never lost, only late.
+STREAM_POLL_SECONDS) found an event past what its readers' first reads found and what
+came live, i.e. stored but never sent. So a reader reads the log once when it starts and
+never just because its session is quiet, and an event is never lost, only late.
 """
 
 import asyncio
@@ -65,6 +66,10 @@ async def session_events(
     last = after
     try:
         pending: list[dict[str, Any]] = await _read_log(session_id, last)
+        # The hub checks the log past what this read found (and what came live meanwhile), so
+        # an event stored after it but never sent still reaches this reader, without a read
+        # of the log head for a session no other reader of the process watched.
+        subscription.caught_up(pending[-1]["seq"] if pending else last)
         while True:
             for event in pending:
                 if event["seq"] <= last:
