@@ -64,10 +64,11 @@ class _Listener(monitoring.CommandListener):
     failed = _ended
 
     def dump(self) -> None:
+        written_at = time.time()
         with self.guard:
-            data = {key: [count, self.seconds[key]] for key, count in self.counts.items()}
+            counts = {key: [count, self.seconds[key]] for key, count in self.counts.items()}
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
+        tmp.write_text(json.dumps({"written_at": written_at, "counts": counts}))
         tmp.replace(self.path)
 
 
@@ -92,11 +93,21 @@ Counts = dict[str, tuple[int, float]]
 
 
 def snapshot(where: Path, pids: dict[int, str]) -> dict[str, Counts]:
-    """Every process's counts so far, by role (`pids` names some; the rest are "publisher")."""
+    """Every process's counts so far, by role (`pids` names the running ones; the rest, the
+    publishers, have ended: their counts are final). Waits for the running ones' next dump
+    (a busy process's dumping thread may lag behind its half second)."""
+    asked = time.time()
+    deadline = time.monotonic() + 10
+    while True:
+        dumps = {int(path.stem): json.loads(path.read_text()) for path in where.glob("*.json")}
+        late = [pid for pid in pids if dumps.get(pid, {}).get("written_at", 0) < asked]
+        if not late or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     out: dict[str, Counts] = defaultdict(dict)
-    for path in where.glob("*.json"):
-        role = pids.get(int(path.stem), "publisher")
-        for key, (count, seconds) in json.loads(path.read_text()).items():
+    for pid, dump in dumps.items():
+        role = pids.get(pid, "publisher")
+        for key, (count, seconds) in dump["counts"].items():
             had = out[role].get(key, (0, 0.0))
             out[role][key] = (had[0] + count, had[1] + seconds)
     return out

@@ -460,12 +460,10 @@ class StoreOps:
         self.mark()
 
     def mark(self) -> None:
-        time.sleep(0.6)  # every process has written its counts since (they do twice a second)
         self.since, self.started = _store_ops.snapshot(self.where, self.roles), time.perf_counter()
 
     def report(self, label: str) -> None:
         seconds = time.perf_counter() - self.started
-        time.sleep(0.6)
         _store_ops.report(label, _store_ops.delta(_store_ops.snapshot(self.where, self.roles), self.since), seconds)
         self.mark()
 
