@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sandboxes.backends.local import desktop_programs
 from sessions import eventlog
 from tests.e2e.conftest import Stack
 from tests.e2e.web import expect_screen_shows, log_in, require, shot
-from tests.support.llm_server import ScriptedLLM, ToolCall, slow, tool_calls
+from tests.support.llm_server import ScriptedLLM, ToolCall, held, slow, tool_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -67,13 +68,15 @@ def test_an_agent_task_shows_plan_steps_tools_and_the_live_browser_then_stops(
     stack: Stack, llm: ScriptedLLM, page: Page, stack_env: dict[str, str]
 ) -> None:
     home = desktop_home(stack_env)
+    sea_seen = threading.Event()
     llm.push(
         plan("Look around the sandbox", "Open the harbour page"),
         call("shell_exec", {"id": "main", "exec_dir": home, "command": "echo harbour-$((40+2))"}, "c_sh"),
         call("complete_step", {"success": True, "result": "Shell works"}, "c_done1"),
         call("browser_navigate", {"url": SEA_PAGE}, "c_nav_sea"),
-        # Late enough that the view-only screen is connected (showing the sea) when the page changes.
-        slow(call("browser_navigate", {"url": PAGE}, "c_nav"), 8.0),
+        # Once the test has seen the sea on the view-only screen (a fixed delay lost that race
+        # under load: the screen connected after the page had changed).
+        held(call("browser_navigate", {"url": PAGE}, "c_nav"), sea_seen),
         slow(call("complete_step", {"success": True, "result": "late"}, "c_late"), 60.0),
     )
     log_in(page, stack, "agent-web")
@@ -92,6 +95,7 @@ def test_an_agent_task_shows_plan_steps_tools_and_the_live_browser_then_stops(
     expect(vnc).to_have_attribute("data-view-only", "true")
     expect(vnc.locator("canvas")).to_have_count(1)
     expect_screen_shows(page, "vnc-container", SEA_BLUE)
+    sea_seen.set()
     llm.wait_for_requests(6, timeout=30)  # the slow reply is pending: the agent is working
     expect_screen_shows(page, "vnc-container", HARBOUR_RED)  # the screen follows the agent live
     shot(page, "agent-live-browser")
