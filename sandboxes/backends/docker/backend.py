@@ -27,7 +27,7 @@ from .client import (
     sandbox_network,
 )
 from .egress import created_proxy, egress_address, proxy_env
-from .seal import seal
+from .seal import helper_name, seal
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class DockerBackend:
         )
 
     def destroy(self, sandbox_id: str) -> None:
+        # A seal helper whose removal failed (an engine under load) goes with its sandbox.
+        with contextlib.suppress(NotFound):
+            engine().containers.get(helper_name(self._name(sandbox_id))).remove(force=True)
         container = self._find(sandbox_id)
         if container is None:
             return

@@ -5,13 +5,29 @@ egress proxy."""
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from django.conf import settings
 
 from .. import SandboxStartError
-from .client import ENGINE_TIMEOUT_SECONDS, LABEL_PREFIX, TOOL_API_PORT, Container, DockerException, engine
+from .client import (
+    ENGINE_TIMEOUT_SECONDS,
+    LABEL_PREFIX,
+    TOOL_API_PORT,
+    Container,
+    DockerException,
+    NotFound,
+    engine,
+)
+
+logger = logging.getLogger(__name__)
 
 SEAL_COMMAND = "/opt/anker/bin/anker-seal"
+
+
+def helper_name(container_name: str) -> str:
+    """The seal helper's name: the sandbox container's, so its destroy can find a helper left over."""
+    return f"{container_name}-seal"
 
 
 def seal(container: Container, proxy: tuple[str, int] | None) -> None:
@@ -21,9 +37,11 @@ def seal(container: Container, proxy: tuple[str, int] | None) -> None:
     ip, port = proxy if proxy is not None else ("none", 0)
     helper: Container | None = None
     try:
+        with contextlib.suppress(NotFound):  # one left over from an earlier seal would take the name
+            engine().containers.get(helper_name(container.name)).remove(force=True)
         helper = engine().containers.run(
             settings.SANDBOX_IMAGE,
-            name=f"{container.name}-seal",
+            name=helper_name(container.name),
             entrypoint=[SEAL_COMMAND],
             command=[ip, str(port), str(TOOL_API_PORT)],
             user="0",
@@ -40,7 +58,9 @@ def seal(container: Container, proxy: tuple[str, int] | None) -> None:
         raise SandboxStartError(f"could not seal the sandbox's network: {exc}") from exc
     finally:
         if helper is not None:
-            with contextlib.suppress(DockerException):
+            try:
                 helper.remove(force=True)
+            except DockerException as exc:  # the sandbox's destroy removes it (`helper_name`)
+                logger.warning("could not remove the seal helper %s: %s", helper.name, exc)
     if code != 0:
         raise SandboxStartError(f"could not seal the sandbox's network (exit {code}): {output}")
