@@ -64,57 +64,40 @@ def start_toolapi(stack: BenchStack) -> tuple[str, str, Path]:
 
 
 class Timer:
-    """Wraps a method to add the time spent inside it to `total` (all threads; turns run one at a time)."""
+    """Wraps a method to add the time spent inside it to `total` and `each` (all threads; turns run
+    one at a time); with `only`, just the calls made while it says so."""
 
-    def __init__(self, owner: type, name: str, on_exit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        owner: type,
+        name: str,
+        on_exit: Callable[[], None] | None = None,
+        only: Callable[[], bool] | None = None,
+    ) -> None:
         self.total = 0.0
         self.calls = 0
+        self.each: list[float] = []
         self.inside = False
         original = getattr(owner, name)
         timer = self
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if only is not None and not only():
+                return original(*args, **kwargs)
             started = time.perf_counter()
             timer.inside = True
             try:
                 return original(*args, **kwargs)
             finally:
                 timer.inside = False
-                timer.total += time.perf_counter() - started
+                took = time.perf_counter() - started
+                timer.total += took
                 timer.calls += 1
+                timer.each.append(took)
                 if on_exit is not None:
                     on_exit()
 
         setattr(owner, name, timed)
-
-
-class StoreTimer:
-    """Time inside the event store (every pymongo operation) on the turn's own thread, outside
-    model calls (events published while a model streams are already model time)."""
-
-    def __init__(self, model: Timer) -> None:
-        from pymongo.synchronous.mongo_client import MongoClient
-
-        self.total = 0.0
-        self.calls = 0
-        self.single: list[float] = []
-        original = MongoClient._retry_internal
-        turn_thread = threading.get_ident()
-        timer = self
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if threading.get_ident() != turn_thread or model.inside:
-                return original(*args, **kwargs)
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                took = time.perf_counter() - started
-                timer.total += took
-                timer.calls += 1
-                timer.single.append(took)
-
-        MongoClient._retry_internal = timed  # type: ignore[method-assign]
 
 
 def configure_reach(stack: BenchStack, owner_id: int) -> list[str]:
@@ -155,6 +138,8 @@ def configure_reach(stack: BenchStack, owner_id: int) -> list[str]:
 def bench_overhead(
     llm: Any, home: Path, owner_id: int, secret_names: list[str] | None = None, *, backend: str = "local"
 ) -> None:
+    from pymongo.synchronous.mongo_client import MongoClient
+
     from agents.llm import LLM
     from agents.services import chat_send, turn_run
     from sandboxes.handles import SandboxHandle
@@ -174,7 +159,12 @@ def bench_overhead(
         return (time.perf_counter(), model.total, outside(), store.total, store.calls)
 
     model = Timer(LLM, "complete", on_exit=lambda: marks.append(point()))
-    store = StoreTimer(model)
+    # Time inside the event store (every pymongo operation) on the turn's own thread, outside model
+    # calls (events published while a model streams are already model time).
+    turn_thread = threading.get_ident()
+    store = Timer(
+        MongoClient, "_retry_internal", only=lambda: threading.get_ident() == turn_thread and not model.inside
+    )
 
     def call(name: str, args: dict[str, Any]) -> Any:
         return tool_calls([ToolCall(name, args)])
@@ -230,7 +220,7 @@ def bench_overhead(
         f"  p99 {percentile(per_step, 99) * 1000:.1f} ms  max {max(per_step) * 1000:.1f} ms"
     )
     rest = [o - t for o, t in zip(per_step, in_store, strict=True)]
-    single = store.single[len(store.single) // 10 :]  # past the warm-up turns
+    single = store.each[len(store.each) // 10 :]  # past the warm-up turns
     print(
         f"    of it in the event store: p50 {percentile(in_store, 50) * 1000:.1f} ms"
         f"  p99 {percentile(in_store, 99) * 1000:.1f} ms; {sum(store_calls) / len(store_calls):.1f} operations a step"
